@@ -1,0 +1,102 @@
+"""Box conventions and crops (numpy + OpenCV only).
+
+Boxes are ``(x, y, w, h)`` in pixels, ``(x, y)`` the top-left corner, as in got10k and pysot; the centre is
+``(x + (w - 1) / 2, y + (h - 1) / 2)`` (pysot's convention, which the published NanoTrack numbers use).
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+
+from .errors import BoxError, FrameError
+
+
+def check_frame(frame: object, *, name: str = "frame") -> np.ndarray:
+    """Return ``frame`` if it is a non-empty HxWx3 uint8 array, else raise FrameError saying what is wrong."""
+    if not isinstance(frame, np.ndarray):
+        raise FrameError(f"{name} must be a numpy array (HxWx3 uint8), got {type(frame).__name__}")
+    if frame.ndim != 3 or frame.shape[2] != 3:
+        raise FrameError(f"{name} must have shape HxWx3, got {frame.shape}")
+    if frame.shape[0] < 2 or frame.shape[1] < 2:
+        raise FrameError(f"{name} is empty or degenerate: shape {frame.shape}")
+    if frame.dtype != np.uint8:
+        raise FrameError(f"{name} must be uint8 (0-255), got {frame.dtype}; convert with frame.astype(np.uint8)")
+    return frame
+
+
+def check_box(box: Sequence[float], image_shape: tuple[int, ...] | None = None) -> np.ndarray:
+    """Validate an ``(x, y, w, h)`` box: finite, positive size, overlapping the image when its shape is given."""
+    try:
+        arr = np.asarray(box, dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError) as exc:
+        raise BoxError(f"box must be four numbers (x, y, w, h), got {box!r}") from exc
+    if arr.size != 4:
+        raise BoxError(f"box must be four numbers (x, y, w, h), got {arr.size} values")
+    if not np.all(np.isfinite(arr)):
+        raise BoxError(f"box has non-finite values: {arr.tolist()}")
+    x, y, w, h = arr
+    if w <= 0 or h <= 0:
+        raise BoxError(f"box must have positive width and height, got w={w:g}, h={h:g}")
+    if image_shape is not None:
+        ih, iw = image_shape[:2]
+        if x + w <= 0 or y + h <= 0 or x >= iw or y >= ih:
+            raise BoxError(f"box {arr.tolist()} lies entirely outside the {iw}x{ih} image")
+    return arr
+
+
+def xywh_to_cxcywh(box: Sequence[float]) -> np.ndarray:
+    x, y, w, h = (float(v) for v in box)
+    return np.array([x + (w - 1) / 2, y + (h - 1) / 2, w, h])
+
+
+def cxcywh_to_xywh(cx: float, cy: float, w: float, h: float) -> np.ndarray:
+    return np.array([cx - (w - 1) / 2, cy - (h - 1) / 2, w, h])
+
+
+def context_size(w: float, h: float, context_amount: float) -> float:
+    """Side of the square region around a ``w x h`` target that maps to the exemplar crop (SiamFC/pysot)."""
+    pad = context_amount * (w + h)
+    return math.sqrt((w + pad) * (h + pad))
+
+
+def crop_square(image: np.ndarray, center: tuple[float, float], side: float, out_size: int,
+                fill: Sequence[float]) -> np.ndarray:
+    """Crop a ``side x side`` square centred on ``center`` and resize it to ``out_size``; pad with ``fill``.
+
+    Equivalent to pysot's ``get_subwindow`` (integer-aligned window ``floor(c - (side+1)/2 + 0.5)``, bilinear
+    resize, constant padding) but done as one affine warp, so large padded regions cost nothing extra.
+    """
+    side = max(1, int(round(side)))
+    x0 = math.floor(center[0] - (side + 1) / 2 + 0.5)
+    y0 = math.floor(center[1] - (side + 1) / 2 + 0.5)
+    scale = side / out_size
+    # dst pixel u maps to src x0 + (u + 0.5) * scale - 0.5, as cv2.resize does after cropping.
+    m = np.array([[scale, 0.0, x0 + 0.5 * scale - 0.5], [0.0, scale, y0 + 0.5 * scale - 0.5]])
+    fill_value = tuple(float(v) for v in fill)
+    return cv2.warpAffine(image, m, (out_size, out_size), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=fill_value)
+
+
+def clip_state(cx: float, cy: float, w: float, h: float, image_shape: tuple[int, ...],
+               min_size: float = 10.0) -> tuple[float, float, float, float]:
+    """Keep the tracked centre inside the image and the size within [min_size, image size] (pysot's clip)."""
+    ih, iw = image_shape[:2]
+    cx = min(max(cx, 0.0), float(iw))
+    cy = min(max(cy, 0.0), float(ih))
+    w = min(max(w, min_size), float(iw))
+    h = min(max(h, min_size), float(ih))
+    return cx, cy, w, h
+
+
+def to_network_input(crops: np.ndarray, mean: Sequence[float], std: Sequence[float], swap_rb: bool) -> np.ndarray:
+    """(N,H,W,3) uint8 crops -> (N,3,H,W) float32 normalised, channel order swapped if asked."""
+    arr = crops[..., ::-1] if swap_rb else crops
+    out = arr.astype(np.float32)
+    if any(m != 0.0 for m in mean):
+        out -= np.asarray(mean, dtype=np.float32)
+    if any(s != 1.0 for s in std):
+        out /= np.asarray(std, dtype=np.float32)
+    return np.ascontiguousarray(out.transpose(0, 3, 1, 2))

@@ -1,0 +1,8 @@
+"""The edgetrack runtime: numpy + OpenCV + one inference library. Never imports torch unless asked to run
+the torch backend."""
+from __future__ import annotations
+
+from .model_files import ModelFiles, locate
+from .tracker import Tracker, TrackResult
+
+__all__ = ["ModelFiles", "TrackResult", "Tracker", "locate"]

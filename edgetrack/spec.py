@@ -1,0 +1,145 @@
+"""The tracker spec: the single source of truth for a tracker's constants.
+
+A spec travels with every checkpoint (safetensors metadata) and every exported file (ONNX metadata or a JSON
+sidecar), so the runtime needs nothing else to track with a model. It holds the network architecture (as builder
+keyword arguments, interpreted only by :mod:`edgetrack.models`) and every constant the tracking loop uses.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any
+
+from .errors import SpecError
+
+FAMILIES = ("nanotrack", "siamrpn", "siamfc")
+SPEC_VERSION = 1
+METADATA_KEY = "edgetrack_spec"
+
+
+@dataclass(frozen=True)
+class TrackerSpec:
+    """Every constant a Siamese tracker needs, plus the architecture of its two graphs.
+
+    Pixel values fed to the network are ``(pixel - mean) / std`` in ``channel_order``; crops are padded with
+    the per-channel image mean. ``window_influence``, ``penalty_k`` and ``lr`` follow pysot's definitions.
+    """
+
+    family: str
+    arch: dict[str, Any] = field(default_factory=dict)
+    name: str = ""
+    exemplar_size: int = 127
+    instance_size: int = 255
+    context_amount: float = 0.5
+    stride: int = 16
+    score_size: int = 16
+    template_feat_size: int = 8
+    mean: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    std: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    channel_order: str = "BGR"
+    window_influence: float = 0.455
+    penalty_k: float = 0.055
+    lr: float = 0.37
+    score_activation: str = "softmax"  # softmax over 2 channels, or sigmoid over 1
+    anchor_ratios: tuple[float, ...] = ()
+    anchor_scales: tuple[float, ...] = ()
+    scale_num: int = 1
+    scale_step: float = 1.0375
+    scale_penalty: float = 0.9745
+    scale_lr: float = 0.59
+    response_up: int = 16
+    lost_threshold: float = 0.0
+    version: int = SPEC_VERSION
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+    # ----------------------------------------------------------------- derived
+    @property
+    def num_anchors(self) -> int:
+        return len(self.anchor_ratios) * len(self.anchor_scales)
+
+    # ----------------------------------------------------------------- I/O
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        for key, value in out.items():
+            if isinstance(value, tuple):
+                out[key] = list(value)
+        return out
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrackerSpec:
+        if not isinstance(data, dict):
+            raise SpecError(f"spec must be a JSON object, got {type(data).__name__}")
+        known = {f.name: f for f in fields(cls)}
+        unknown = sorted(set(data) - set(known))
+        if unknown:
+            raise SpecError(f"spec has unknown keys {unknown}; known keys are {sorted(known)}")
+        if "family" not in data:
+            raise SpecError("spec has no 'family'")
+        version = data.get("version", SPEC_VERSION)
+        if not isinstance(version, int) or version > SPEC_VERSION:
+            raise SpecError(f"spec version {version!r} is newer than this edgetrack understands ({SPEC_VERSION})")
+        kwargs = {}
+        for key, value in data.items():
+            kwargs[key] = tuple(value) if isinstance(value, list) else value
+        try:
+            return cls(**kwargs)
+        except TypeError as exc:
+            raise SpecError(f"malformed spec: {exc}") from exc
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> TrackerSpec:
+        try:
+            data = json.loads(text)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise SpecError(f"spec is not valid JSON: {exc}") from exc
+        return cls.from_dict(data)
+
+    def with_(self, **changes: Any) -> TrackerSpec:
+        """A copy with some constants changed (validated again)."""
+        return replace(self, **changes)
+
+
+def _check(cond: bool, message: str) -> None:
+    if not cond:
+        raise SpecError(message)
+
+
+def _is_num(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def validate(spec: TrackerSpec) -> None:
+    """Raise :class:`SpecError` if the spec is inconsistent."""
+    _check(spec.family in FAMILIES, f"unknown family {spec.family!r}; expected one of {FAMILIES}")
+    _check(isinstance(spec.arch, dict), "arch must be a mapping of builder arguments")
+    for name in ("exemplar_size", "instance_size", "stride", "score_size", "template_feat_size", "scale_num",
+                 "response_up"):
+        value = getattr(spec, name)
+        _check(isinstance(value, int) and not isinstance(value, bool) and value > 0,
+               f"{name} must be a positive integer, got {value!r}")
+    _check(spec.instance_size >= spec.exemplar_size, "instance_size must be >= exemplar_size")
+    for name in ("context_amount", "window_influence", "penalty_k", "lr", "scale_step", "scale_penalty",
+                 "scale_lr", "lost_threshold"):
+        _check(_is_num(getattr(spec, name)), f"{name} must be a finite number, got {getattr(spec, name)!r}")
+    _check(0.0 <= spec.window_influence <= 1.0, "window_influence must be in [0, 1]")
+    _check(0.0 <= spec.lr <= 1.0, "lr must be in [0, 1]")
+    for name in ("mean", "std"):
+        value = getattr(spec, name)
+        _check(isinstance(value, tuple) and len(value) == 3 and all(_is_num(v) for v in value),
+               f"{name} must be three finite numbers, got {value!r}")
+    _check(all(v > 0 for v in spec.std), "std must be positive")
+    _check(spec.channel_order in ("BGR", "RGB"), f"channel_order must be 'BGR' or 'RGB', got {spec.channel_order!r}")
+    _check(spec.score_activation in ("softmax", "sigmoid"), "score_activation must be 'softmax' or 'sigmoid'")
+    if spec.family == "siamrpn":
+        _check(len(spec.anchor_ratios) > 0 and len(spec.anchor_scales) > 0,
+               "a siamrpn spec needs anchor_ratios and anchor_scales")
+        _check(all(_is_num(v) and v > 0 for v in spec.anchor_ratios + spec.anchor_scales),
+               "anchor ratios and scales must be positive numbers")
+    if spec.family == "siamfc":
+        _check(spec.scale_num % 2 == 1, "siamfc scale_num must be odd")

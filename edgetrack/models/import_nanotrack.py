@@ -31,7 +31,8 @@ def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
         # The authors' files store the epoch as a numpy scalar: allow exactly that, nothing executable.
         import numpy as np
 
-        allowed = [(np._core.multiarray.scalar, "numpy.core.multiarray.scalar"), np.dtype, *{type(np.dtype(t)) for t in "fdilq"}]
+        allowed = [(np._core.multiarray.scalar, "numpy.core.multiarray.scalar"), np.dtype,
+                   *{type(np.dtype(t)) for t in "fdilq"}]
         with torch.serialization.safe_globals(allowed):
             obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for corrupt files

@@ -1,9 +1,8 @@
 """Finding a model's files and its spec without importing any inference library.
 
-A model is either an edgetrack checkpoint (``.safetensors`` with the spec in its metadata) or an exported folder:
-``template.onnx`` + ``search.onnx`` (spec in the ONNX metadata), ``template.xml`` + ``search.xml`` (OpenVINO, spec in
-``spec.json``), ``template.engine`` + ``search.engine`` (TensorRT, spec in ``spec.json``). ``None`` or ``"default"``
-means the model bundled with edgetrack.
+A model is either an edgetrack checkpoint (``.safetensors`` with the spec in its metadata) or an exported folder
+holding ``template.onnx`` + ``search.onnx`` (spec in the ONNX metadata). Formats without a metadata slot keep the
+spec in a ``spec.json`` sidecar. ``None`` or ``"default"`` means the model bundled with edgetrack.
 """
 from __future__ import annotations
 
@@ -20,8 +19,6 @@ DEFAULT_DIR = Path(__file__).resolve().parent.parent / "assets" / "default"
 SPEC_SIDECAR = "spec.json"
 _GRAPH_FILES = {
     "onnx": ("template.onnx", "search.onnx"),
-    "openvino": ("template.xml", "search.xml"),
-    "tensorrt": ("template.engine", "search.engine"),
 }
 
 

@@ -9,8 +9,16 @@ import cv2
 import numpy as np
 
 from ..errors import FrameError, InputError, StateError
-from ..geometry import (check_box, check_frame, clip_state, context_size, crop_square, cxcywh_to_xywh,
-                        to_network_input, xywh_to_cxcywh)
+from ..geometry import (
+    check_box,
+    check_frame,
+    clip_state,
+    context_size,
+    crop_square,
+    cxcywh_to_xywh,
+    to_network_input,
+    xywh_to_cxcywh,
+)
 from ..spec import TrackerSpec
 from . import postprocess as pp
 from .backends import open_backend

@@ -13,11 +13,9 @@ from ..model_files import ModelFiles
 BACKENDS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "onnxruntime": ("edgetrack.runtime.backends.ort", "OnnxRuntimeBackend", ("onnx",)),
     "torch": ("edgetrack.runtime.backends.torch_backend", "TorchBackend", ("checkpoint",)),
-    "openvino": ("edgetrack.runtime.backends.openvino_backend", "OpenVINOBackend", ("openvino", "onnx")),
-    "tensorrt": ("edgetrack.runtime.backends.tensorrt_backend", "TensorRTBackend", ("tensorrt",)),
 }
 # auto: the first backend whose format is present, in this order of preference per format.
-_AUTO = {"tensorrt": "tensorrt", "openvino": "openvino", "onnx": "onnxruntime", "checkpoint": "torch"}
+_AUTO = {"onnx": "onnxruntime", "checkpoint": "torch"}
 
 
 class Backend(Protocol):
@@ -32,7 +30,7 @@ class Backend(Protocol):
 
 def resolve_backend_name(files: ModelFiles, backend: str) -> str:
     if backend == "auto":
-        for fmt in ("tensorrt", "openvino", "onnx", "checkpoint"):
+        for fmt in _AUTO:
             if fmt in files.formats:
                 return _AUTO[fmt]
         raise ModelError(f"no runnable model files in {files.root}")

@@ -1,0 +1,31 @@
+"""Small helpers shared by the command-line tools."""
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+
+from ..errors import EdgeTrackError, InputError
+
+
+def parse_box(text: str) -> tuple[float, float, float, float]:
+    """``"x,y,w,h"`` -> four floats (commas or spaces)."""
+    parts = [p for p in text.replace(",", " ").split() if p]
+    try:
+        values = tuple(float(p) for p in parts)
+    except ValueError as exc:
+        raise InputError(f"--bbox must be four numbers x,y,w,h, got {text!r}") from exc
+    if len(values) != 4:
+        raise InputError(f"--bbox must be four numbers x,y,w,h, got {len(values)}")
+    return values  # type: ignore[return-value]
+
+
+def run_guarded(func: Callable[[], int]) -> int:
+    """Run a command, turning edgetrack's errors into one clear line and exit status 2."""
+    try:
+        return func()
+    except EdgeTrackError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

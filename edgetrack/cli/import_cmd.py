@@ -1,0 +1,39 @@
+"""``edgetrack import nanotrack PATH.pth --out FILE``: convert a teacher checkpoint (needs edgetrack[train])."""
+from __future__ import annotations
+
+import argparse
+
+from ..errors import missing_extra
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("import", help="convert third-party tracker weights into an edgetrack checkpoint")
+    p.add_argument("kind", choices=["nanotrack", "pysot-siamrpn"], help="what the weights are")
+    p.add_argument("path", help="the authors' .pth file")
+    p.add_argument("--out", required=True, help="edgetrack checkpoint to write (.safetensors)")
+    p.add_argument("--version", type=int, choices=[1, 2, 3], default=None,
+                   help="NanoTrack version (detected from the keys when omitted)")
+    p.add_argument("--head", choices=["dwxcorr", "upchannel"], default="dwxcorr",
+                   help="pysot SiamRPN head type")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        import torch  # noqa: F401
+    except ImportError as exc:
+        raise missing_extra("torch", "train", "importing weights") from exc
+    if args.kind == "nanotrack":
+        from ..models.import_nanotrack import import_nanotrack_to_file
+
+        path = import_nanotrack_to_file(args.path, args.out, args.version)
+    else:
+        from ..models.io import save_checkpoint
+        from ..models.registry import build_model
+        from ..models.siamrpn import load_pysot_state_dict, siamrpn_spec
+
+        model = build_model(siamrpn_spec(head=args.head))
+        load_pysot_state_dict(model, args.path)
+        path = save_checkpoint(model.eval(), args.out, {"source": f"pysot checkpoint {args.path}"})
+    print(f"wrote {path}")
+    return 0

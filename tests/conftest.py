@@ -1,0 +1,59 @@
+"""Shared fixtures: the ../shared folder (skip when absent) and a tiny NanoTrack-family model."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("EDGETRACK_SHARED", REPO.parent / "shared"))
+
+TINY_ARCH = dict(stem=8, blocks=[[3, 8, 8, 1, 0, 2], [3, 24, 16, 0, 0, 2], [5, 32, 24, 1, 1, 2],
+                                 [5, 48, 24, 1, 1, 1]],
+                 corr_adapt=True, corr_post=False, dw_corr=False, tower_style="pw_bn_act",
+                 cls_tower=[[3, 16]], reg_tower=[[3, 16]])
+
+
+def shared_path(*parts: str) -> Path:
+    """A path under ../shared, or skip the test when it is not there."""
+    path = SHARED.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"needs {path} (the shared data folder beside the checkout is absent)")
+    return path
+
+
+def tiny_spec(**overrides):
+    from edgetrack.presets import nanotrack_spec
+
+    return nanotrack_spec(2, arch=dict(TINY_ARCH), name="tiny", **overrides)
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory) -> Path:
+    torch = pytest.importorskip("torch")
+    from edgetrack.models import build_model
+    from edgetrack.models.io import save_checkpoint
+
+    torch.manual_seed(0)
+    net = build_model(tiny_spec()).eval()
+    return save_checkpoint(net, tmp_path_factory.mktemp("tiny") / "tiny.safetensors")
+
+
+@pytest.fixture(scope="session")
+def tiny_onnx(tiny_checkpoint, tmp_path_factory) -> Path:
+    pytest.importorskip("onnx")
+    from edgetrack.export import export_onnx
+    from edgetrack.models.io import load_checkpoint
+
+    out = tmp_path_factory.mktemp("tiny_onnx") / "tiny_onnx"
+    export_onnx(load_checkpoint(tiny_checkpoint), out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def clip():
+    """A short deterministic synthetic clip (frames, gt)."""
+    from edgetrack.data.synthetic import make_sequence
+
+    return make_sequence(3, n_frames=12, size=(256, 192), events=("scale",))

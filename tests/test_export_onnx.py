@@ -1,0 +1,54 @@
+"""ONNX export: spec in the metadata, parity with torch, dynamic batch, CLI."""
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+onnx = pytest.importorskip("onnx")
+
+from edgetrack.export.cli import main as export_main  # noqa: E402
+from edgetrack.runtime.model_files import locate  # noqa: E402
+from edgetrack.spec import METADATA_KEY, TrackerSpec  # noqa: E402
+
+
+def test_spec_embedded_and_readable_without_onnx(tiny_onnx, tiny_checkpoint):
+    from edgetrack.checkpoint import read_spec
+
+    for graph in ("template", "search"):
+        model = onnx.load(str(tiny_onnx / f"{graph}.onnx"))
+        props = {p.key: p.value for p in model.metadata_props}
+        assert TrackerSpec.from_json(props[METADATA_KEY]) == read_spec(tiny_checkpoint)
+        assert props["edgetrack_graph"] == graph
+        assert model.ir_version <= 10
+    assert locate(tiny_onnx).spec == read_spec(tiny_checkpoint)
+
+
+def test_dynamic_batch_search(tiny_onnx):
+    import onnxruntime as ort
+
+    t = ort.InferenceSession(str(tiny_onnx / "template.onnx"), providers=["CPUExecutionProvider"])
+    s = ort.InferenceSession(str(tiny_onnx / "search.onnx"), providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(0)
+    z = rng.uniform(0, 255, (3, 3, 127, 127)).astype(np.float32)
+    x = rng.uniform(0, 255, (3, 3, 255, 255)).astype(np.float32)
+    (zf,) = t.run(None, {"z": z})
+    cls, reg = s.run(None, {"x": x, "zf": zf})
+    assert cls.shape == (3, 2, 16, 16) and reg.shape == (3, 4, 16, 16)
+    one = s.run(None, {"x": x[1:2], "zf": zf[1:2]})
+    assert np.abs(one[0] - cls[1:2]).max() < 1e-4
+
+
+def test_export_cli(tiny_checkpoint, tmp_path, capsys):
+    out = tmp_path / "exported"
+    assert export_main([str(tiny_checkpoint), "--format", "onnx", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "parity vs torch" in text
+    diffs = [float(line.split("=")[1]) for line in text.splitlines() if "max |diff|" in line]
+    assert diffs and max(diffs) < 1e-3
+    assert (out / "template.onnx").exists() and (out / "search.onnx").exists()
+
+
+def test_export_cli_rejects_non_checkpoint(tmp_path, capsys):
+    bogus = tmp_path / "model.pth"
+    bogus.write_bytes(b"x")
+    assert export_main([str(bogus)]) == 2
+    assert "edgetrack checkpoint" in capsys.readouterr().err

@@ -1,0 +1,167 @@
+"""The runtime Tracker: backends agree, bad input is rejected clearly, decoding pieces are right."""
+import numpy as np
+import pytest
+
+from edgetrack import Tracker
+from edgetrack.errors import BoxError, FrameError, InputError, ModelError, ModelNotFoundError, StateError
+from edgetrack.geometry import crop_square
+from edgetrack.runtime import postprocess as pp
+
+
+def _track(tracker, frames, box):
+    tracker.init(frames[0], box)
+    return np.array([tracker.update(f).box for f in frames[1:]])
+
+
+class TestBackendContract:
+    """Every backend must give the same boxes on the same frames (within tolerance)."""
+
+    @pytest.fixture(params=["onnxruntime", "torch"])
+    def tracker(self, request, tiny_checkpoint, tiny_onnx):
+        if request.param == "torch":
+            pytest.importorskip("torch")
+            return Tracker(tiny_checkpoint, backend="torch")
+        return Tracker(tiny_onnx, backend=request.param)
+
+    def test_same_boxes_as_torch(self, tracker, tiny_checkpoint, clip):
+        frames, gt = clip
+        ref = _track(Tracker(tiny_checkpoint, backend="torch"), frames, gt[0])
+        boxes = _track(tracker, frames, gt[0])
+        assert np.abs(boxes - ref).max() < 0.05
+
+    def test_result_fields(self, tracker, clip):
+        frames, gt = clip
+        tracker.init(frames[0], gt[0])
+        res = tracker.update(frames[1])
+        assert len(res.box) == 4 and all(isinstance(v, float) for v in res.box)
+        assert 0.0 <= res.score <= 1.0 and res.latency_ms > 0 and tracker.init_ms > 0
+
+
+def test_auto_picks_backend(tiny_onnx, tiny_checkpoint):
+    assert Tracker(tiny_onnx).backend.name == "onnxruntime"
+    pytest.importorskip("torch")
+    assert Tracker(tiny_checkpoint).backend.name == "torch"
+
+
+def test_checkpoint_on_onnxruntime_says_export(tiny_checkpoint):
+    with pytest.raises(ModelError, match="edgetrack-export"):
+        Tracker(tiny_checkpoint, backend="onnxruntime")
+
+
+def test_rgb_option(tiny_onnx, clip):
+    frames, gt = clip
+    bgr = _track(Tracker(tiny_onnx), frames, gt[0])
+    rgb = _track(Tracker(tiny_onnx, input_order="RGB"), [f[..., ::-1].copy() for f in frames], gt[0])
+    assert np.abs(bgr - rgb).max() < 1e-3
+
+
+@pytest.mark.parametrize("frame, match", [
+    (np.zeros((32, 32), np.uint8), "HxWx3"),
+    (np.zeros((32, 32, 4), np.uint8), "HxWx3"),
+    (np.zeros((32, 32, 3), np.float32), "uint8"),
+    (np.zeros((0, 32, 3), np.uint8), "empty"),
+    ([[1, 2, 3]], "numpy array"),
+])
+def test_bad_frames(tiny_onnx, frame, match):
+    tracker = Tracker(tiny_onnx)
+    with pytest.raises(FrameError, match=match):
+        tracker.init(frame, (1, 1, 5, 5))
+
+
+@pytest.mark.parametrize("box, match", [
+    ((10, 10, 0, 5), "positive"), ((10, 10, -4, 5), "positive"), ((np.nan, 1, 5, 5), "non-finite"),
+    ((500, 500, 10, 10), "outside"), ((-50, -50, 10, 10), "outside"), ((1, 2, 3), "four numbers"),
+    ("abc", "four numbers"),
+])
+def test_bad_boxes(tiny_onnx, box, match):
+    tracker = Tracker(tiny_onnx)
+    with pytest.raises(BoxError, match=match):
+        tracker.init(np.zeros((100, 120, 3), np.uint8), box)
+    assert not tracker.initialized
+
+
+def test_update_before_init_and_size_change(tiny_onnx, clip):
+    frames, gt = clip
+    tracker = Tracker(tiny_onnx)
+    with pytest.raises(StateError, match="before init"):
+        tracker.update(frames[0])
+    tracker.init(frames[0], gt[0])
+    with pytest.raises(FrameError, match="size changed"):
+        tracker.update(frames[1][:100])
+
+
+def test_model_errors(tmp_path, tiny_onnx):
+    with pytest.raises(ModelNotFoundError):
+        Tracker(tmp_path / "nothing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ModelError, match="holds no model"):
+        Tracker(tmp_path / "empty")
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "template.onnx").write_bytes(b"\x08\x07garbage that is not protobuf \xff\xff")
+    (broken / "search.onnx").write_bytes((tiny_onnx / "search.onnx").read_bytes())
+    with pytest.raises(ModelError):
+        Tracker(broken)
+    half = tmp_path / "half"
+    half.mkdir()
+    (half / "template.onnx").write_bytes((tiny_onnx / "template.onnx").read_bytes())
+    with pytest.raises(ModelError, match="partner"):
+        Tracker(half)
+    with pytest.raises(InputError, match="unknown backend"):
+        Tracker(tiny_onnx, backend="cuda-magic")
+    with pytest.raises(InputError, match="threads"):
+        Tracker(tiny_onnx, threads=0)
+
+
+def test_default_model_message_or_runs():
+    from edgetrack.runtime.model_files import default_model_dir
+
+    if (default_model_dir() / "template.onnx").exists():
+        assert Tracker().spec.family == "nanotrack"
+    else:
+        with pytest.raises(ModelNotFoundError, match="edgetrack import nanotrack"):
+            Tracker()
+
+
+def test_crop_matches_pad_then_resize_reference():
+    import cv2
+
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 255, (60, 80, 3), dtype=np.uint8)
+    fill = (10.0, 20.0, 30.0)
+    for centre, side in [((40.0, 30.0), 33), ((2.3, 58.7), 41), ((79.0, 0.0), 64)]:
+        x0 = int(np.floor(centre[0] - (side + 1) / 2 + 0.5))
+        y0 = int(np.floor(centre[1] - (side + 1) / 2 + 0.5))
+        pad = side + 2
+        padded = cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=fill)
+        patch = padded[y0 + pad:y0 + pad + side, x0 + pad:x0 + pad + side]
+        ref = cv2.resize(patch, (31, 31), interpolation=cv2.INTER_LINEAR)
+        ours = crop_square(image, centre, side, 31, fill)
+        assert np.abs(ours.astype(int) - ref.astype(int)).max() <= 1
+
+
+def test_anchor_free_decoding_by_hand():
+    points = pp.grid_points(2, 16)
+    assert points.tolist() == [[-16, -16], [0, -16], [-16, 0], [0, 0]]
+    reg = np.ones((4, 2, 2)) * np.array([2, 3, 4, 5])[:, None, None]
+    cls = np.zeros((2, 2, 2))
+    cls[1, 1, 1] = 2.0
+    c = pp.decode_anchor_free(cls, reg, points, "softmax")
+    assert np.allclose(c.boxes[:, 3], [1.0, 1.0, 6.0, 8.0])  # cx = 0 + (4-2)/2, cy = (5-3)/2, w, h
+    assert np.isclose(c.scores[3], 1 / (1 + np.exp(-2.0))) and np.isclose(c.scores[0], 0.5)
+
+
+def test_anchors_follow_pysot_layout():
+    from edgetrack.spec import TrackerSpec
+
+    spec = TrackerSpec(family="siamrpn", stride=8, score_size=3, anchor_ratios=(0.5, 1.0), anchor_scales=(8,))
+    anchors = pp.make_anchors(spec)
+    assert anchors.shape == (18, 4)
+    # ratio 0.5: ws = int(sqrt(64 / 0.5)) = 11, hs = int(11 * 0.5) = 5, times scale 8
+    assert anchors[0].tolist() == [-8, -8, 88, 40] and anchors[9].tolist() == [-8, -8, 64, 64]
+
+
+def test_penalty_is_one_without_change():
+    boxes = np.array([[0.0], [0.0], [40.0], [20.0]])
+    assert np.allclose(pp.scale_ratio_penalty(boxes, 40.0, 20.0, 0.15), 1.0)
+    assert pp.scale_ratio_penalty(np.array([[0.0], [0.0], [80.0], [20.0]]), 40.0, 20.0, 0.15)[0] < 1.0

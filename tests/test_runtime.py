@@ -165,3 +165,24 @@ def test_penalty_is_one_without_change():
     boxes = np.array([[0.0], [0.0], [40.0], [20.0]])
     assert np.allclose(pp.scale_ratio_penalty(boxes, 40.0, 20.0, 0.15), 1.0)
     assert pp.scale_ratio_penalty(np.array([[0.0], [0.0], [80.0], [20.0]]), 40.0, 20.0, 0.15)[0] < 1.0
+
+
+@pytest.mark.parametrize("family", ["siamrpn-dwxcorr", "siamrpn-upchannel", "siamfc"])
+def test_other_families_track_the_same_on_both_backends(family, tmp_path, clip):
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("onnx")
+    from edgetrack.export import export_onnx
+    from edgetrack.models import build_model
+    from edgetrack.models.io import save_checkpoint
+    from edgetrack.models.siamfc import siamfc_spec
+    from edgetrack.models.siamrpn import siamrpn_spec
+
+    spec = siamfc_spec(width=0.25) if family == "siamfc" else siamrpn_spec(width=0.25, head=family.split("-")[1])
+    torch.manual_seed(0)
+    net = build_model(spec).eval()
+    ckpt = save_checkpoint(net, tmp_path / "m.safetensors")
+    export_onnx(net, tmp_path / "onnx")
+    frames, gt = clip
+    ref = _track(Tracker(ckpt, backend="torch"), frames[:5], gt[0])
+    got = _track(Tracker(tmp_path / "onnx"), frames[:5], gt[0])
+    assert np.all(np.isfinite(got)) and np.abs(got - ref).max() < 0.05

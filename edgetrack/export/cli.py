@@ -45,8 +45,8 @@ def run(args: argparse.Namespace) -> int:
     result = export_onnx(net, out, opset=args.opset, simplify=not args.no_simplify,
                          dynamic_batch=not args.static_batch)
     print(f"wrote {result.template} and {result.search}")
-    for name, diff in result.max_abs_diff.items():
-        print(f"  parity vs torch: {name} max |diff| = {diff:.2e}")
+    for name, diff in result.max_rel_diff.items():
+        print(f"  parity vs torch: {name} max |diff| / scale = {diff:.2e}")
     return 0
 
 

@@ -16,6 +16,8 @@ from torch import nn
 from ..spec import TrackerSpec
 from .base import SiameseNet
 from .blocks import MobileNetV3Features, conv_bn, separable_tower
+from .correlation import xcorr_depthwise
+
 
 class ChannelAttention(nn.Module):
     """Squeeze-excite over correlation channels with 1x1 convs ``fc1``/``fc2`` and a sigmoid."""
@@ -38,16 +40,8 @@ def pixelwise_corr(zf: torch.Tensor, xf: torch.Tensor) -> torch.Tensor:
 
 
 def depthwise_corr(zf: torch.Tensor, xf: torch.Tensor, pad: int) -> torch.Tensor:
-    """Depthwise cross-correlation as a sum of shifted products (no dynamic-kernel Conv in the graph)."""
-    kh, kw = int(zf.shape[2]), int(zf.shape[3])
-    xp = nn.functional.pad(xf, (pad, pad, pad, pad))
-    oh, ow = xp.shape[2] - kh + 1, xp.shape[3] - kw + 1
-    out = None
-    for i in range(kh):
-        for j in range(kw):
-            term = xp[:, :, i:i + oh, j:j + ow] * zf[:, :, i:i + 1, j:j + 1]
-            out = term if out is None else out + term
-    return out
+    """Depthwise cross-correlation with zero padding (shift-and-add: no dynamic-kernel Conv in the graph)."""
+    return xcorr_depthwise(nn.functional.pad(xf, (pad, pad, pad, pad)), zf)
 
 
 class PixelCorr(nn.Module):

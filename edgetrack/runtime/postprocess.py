@@ -54,7 +54,7 @@ def foreground_prob(cls: np.ndarray, activation: str) -> np.ndarray:
     else:
         half = flat.shape[0] // 2
         logit = (flat[half:] - flat[:half]).reshape(-1)
-    return 1.0 / (1.0 + np.exp(-logit))
+    return 0.5 * (1.0 + np.tanh(0.5 * logit))  # the logistic function, without overflow
 
 
 def decode_anchor_free(cls: np.ndarray, reg: np.ndarray, points: np.ndarray, activation: str) -> Candidates:
@@ -136,4 +136,4 @@ def choose_siamfc(responses: np.ndarray, spec: TrackerSpec, window: np.ndarray) 
     loc = np.array(np.unravel_index(int(resp.argmax()), resp.shape), dtype=np.float64)
     disp_resp = loc[::-1] - (up - 1) / 2.0
     disp_crop = disp_resp * spec.stride / spec.response_up
-    return ScaleChoice(disp_crop, best, float(1.0 / (1.0 + np.exp(-raw_peak))))
+    return ScaleChoice(disp_crop, best, float(0.5 * (1.0 + np.tanh(0.5 * raw_peak))))

@@ -85,6 +85,7 @@ class Tracker:
         self._window = pp.cosine_window(spec.score_size)
         if spec.family == "siamrpn":
             self._anchors = pp.make_anchors(spec)
+            self._window = np.tile(self._window, spec.num_anchors)  # anchor-major, like the anchors
         else:
             self._points = pp.grid_points(spec.score_size, spec.stride)
 

@@ -4,8 +4,18 @@
 """
 from __future__ import annotations
 
-from .errors import (BackendUnavailableError, BoxError, DataError, EdgeTrackError, FrameError, InputError,
-                     ModelError, ModelNotFoundError, SpecError, StateError)
+from .errors import (
+                     BackendUnavailableError,
+                     BoxError,
+                     DataError,
+                     EdgeTrackError,
+                     FrameError,
+                     InputError,
+                     ModelError,
+                     ModelNotFoundError,
+                     SpecError,
+                     StateError,
+)
 from .runtime import Tracker, TrackResult
 from .spec import TrackerSpec
 

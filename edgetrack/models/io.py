@@ -13,7 +13,6 @@ from ..spec import TrackerSpec
 from .base import SiameseNet
 from .registry import build_model
 
-
 _COUNTER = "num_batches_tracked"  # BatchNorm's step counter: not a weight, never stored
 
 

@@ -1,0 +1,116 @@
+"""``edgetrack bench``: one-pass evaluation of edgetrack and OpenCV peers, with a report and plots.
+
+    edgetrack bench                                   # default model on a generated synthetic set
+    edgetrack bench path/to/DTB70 --peers kcf,nano --workers 2 --out runs/dtb70
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from edgetrack.data.readers import FORMATS
+from edgetrack.errors import EdgeTrackError
+
+HELP = "evaluate trackers on a dataset (OPE, got10k metrics) and time them"
+DEFAULT_OUT = "runs/bench"
+
+
+def _csv(text: str | None) -> tuple[str, ...] | None:
+    if text is None:
+        return None
+    return tuple(t.strip() for t in text.split(",") if t.strip())
+
+
+def configure(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Add the bench arguments to ``parser``."""
+    parser.add_argument("data", metavar="DATA", nargs="?", default=None,
+                        help="dataset folder (default: generate a small synthetic set under OUT)")
+    parser.add_argument("--format", choices=FORMATS, default="auto", help="dataset layout (default: detect)")
+    parser.add_argument("--model", default="default",
+                        help="edgetrack model file; 'default' = the bundled model, 'none' = peers only")
+    parser.add_argument("--backend", default="auto", help="edgetrack runtime backend (default: auto)")
+    parser.add_argument("--peers", default="kcf",
+                        help="comma-separated OpenCV trackers to compare: kcf,csrt,mil,nano,vit or 'none'")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="worker processes per tracker (0 = run in this process); each uses one thread")
+    parser.add_argument("--out", default=DEFAULT_OUT, help=f"output folder (default: {DEFAULT_OUT})")
+    parser.add_argument("--exclude-absent", action="store_true",
+                        help="score only frames where the target is present (default: absent frames fail)")
+    parser.add_argument("--attributes", default=None, help="folder of per-sequence attribute files <seq>.txt")
+    parser.add_argument("--max-frames", type=int, default=None, help="use only the first N frames of each sequence")
+    parser.add_argument("--sequences", default=None, help="comma-separated sequence names to evaluate")
+    parser.add_argument("--max-seqs", type=int, default=None, help="evaluate only the first N sequences")
+    parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    parser.add_argument("--json", action="store_true", help="print the overall numbers as JSON too")
+    return parser
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    """Register the ``bench`` subcommand on an ``argparse`` subparsers object."""
+    parser = subparsers.add_parser("bench", help=HELP, description=HELP)
+    configure(parser)
+    parser.set_defaults(func=run)
+    return parser
+
+
+def _trackers(args) -> list:
+    from edgetrack.evaluation.trackers import TrackerFactory, peer_factories
+
+    trackers = []
+    if str(args.model).lower() != "none":
+        trackers.append(TrackerFactory("edgetrack", model=args.model, backend=args.backend, threads=1))
+    trackers += peer_factories(args.peers)
+    return trackers
+
+
+def summary(report: dict) -> dict:
+    """Overall scalars per tracker (curves left out), for printing as JSON."""
+    return {
+        name: {k: v for k, v in entry["overall"].items() if not k.endswith("_curve")}
+        for name, entry in report["trackers"].items()
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the benchmark described by parsed ``args``; print the table; return an exit status."""
+    from edgetrack.evaluation.bench import BenchConfig, run_benchmark
+    from edgetrack.evaluation.report import format_table
+
+    try:
+        trackers = _trackers(args)
+        if not trackers:
+            print("error: nothing to evaluate (--model none and no --peers)", file=sys.stderr)
+            return 2
+        config = BenchConfig(
+            out=Path(args.out), trackers=tuple(trackers), data=Path(args.data) if args.data else None,
+            format=args.format, attributes=Path(args.attributes) if args.attributes else None,
+            sequences=_csv(args.sequences), max_sequences=args.max_seqs, max_frames=args.max_frames,
+            workers=args.workers, exclude_absent=args.exclude_absent, plots=not args.no_plots,
+        )
+        result = run_benchmark(config)
+    except EdgeTrackError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: finished sequences are kept; run the same command again to resume", file=sys.stderr)
+        return 130
+    if args.json:
+        print(json.dumps(summary(result.report), indent=2))
+    print(format_table(result.report), end="")
+    for key in ("markdown", "json", "success", "precision", "attributes"):
+        if key in result.paths:
+            print(f"{key}: {result.paths[key]}")
+    produced = any(e["overall"].get("n_sequences") for e in result.report["trackers"].values())
+    return 0 if produced else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Standalone entry point: ``python -m edgetrack.cli.bench``."""
+    parser = configure(argparse.ArgumentParser(prog="edgetrack bench", description=HELP))
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

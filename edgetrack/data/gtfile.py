@@ -1,0 +1,99 @@
+"""Parsing and writing of ground-truth and result box files (``x,y,w,h`` per line) and 0/1 flag files.
+
+Accepted separators: commas, tabs, spaces, or any mix of them (OTB mixes them even within one file).
+A row holding ``NaN`` in any field is an absent-target row and is returned as four NaNs.
+"""
+from __future__ import annotations
+
+import math
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+
+from edgetrack.errors import DataError
+
+from .fileio import atomic_write_text
+
+_SPLIT = re.compile(r"[,\s]+")
+
+
+def _parse_number(token: str, where: str) -> float:
+    try:
+        value = float(token)
+    except ValueError:
+        raise DataError(f"{where}: '{token}' is not a number") from None
+    if math.isinf(value):
+        raise DataError(f"{where}: infinite value '{token}'")
+    return value
+
+
+def parse_boxes(text: str, source: str = "<text>") -> np.ndarray:
+    """Parse box lines into an (N, 4) float64 array; NaN rows mark an absent target.
+
+    Blank lines at the end are ignored; a blank line between boxes, a line without exactly four
+    numbers, or an infinite value raises :class:`DataError` naming ``source`` and the line number.
+    """
+    lines = text.splitlines()
+    while lines and not lines[-1].strip():
+        lines.pop()
+    boxes = np.empty((len(lines), 4), dtype=np.float64)
+    for i, line in enumerate(lines):
+        where = f"{source}, line {i + 1}"
+        tokens = [t for t in _SPLIT.split(line.strip()) if t]
+        if len(tokens) != 4:
+            got = "an empty line" if not tokens else f"{len(tokens)} values"
+            raise DataError(f"{where}: expected 4 values (x,y,w,h), got {got}: {line.strip()!r}")
+        row = [_parse_number(t, where) for t in tokens]
+        boxes[i] = np.nan if any(math.isnan(v) for v in row) else row
+    return boxes
+
+
+def read_boxes(path: str | os.PathLike) -> np.ndarray:
+    """Read a box file (see :func:`parse_boxes`); a missing or empty file raises :class:`DataError`."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"ground-truth file not found: {path}")
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path}: not a text file ({e})") from None
+    boxes = parse_boxes(text, str(path))
+    if len(boxes) == 0:
+        raise DataError(f"{path}: the file holds no boxes")
+    return boxes
+
+
+def format_boxes(boxes: np.ndarray, fmt: str = "%.4f", sep: str = ",") -> str:
+    """Format an (N, 4) array as one ``x,y,w,h`` line per row (NaN written as ``nan``)."""
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    return "".join(sep.join(fmt % v for v in row) + "\n" for row in boxes)
+
+
+def write_boxes(path: str | os.PathLike, boxes: np.ndarray, fmt: str = "%.4f") -> Path:
+    """Write boxes comma-separated, atomically."""
+    return atomic_write_text(path, format_boxes(boxes, fmt))
+
+
+def parse_flags(text: str, source: str = "<text>") -> np.ndarray:
+    """Parse 0/1 flags separated by commas, spaces or newlines into a bool array."""
+    tokens = [t for t in _SPLIT.split(text.strip()) if t]
+    flags = np.empty(len(tokens), dtype=bool)
+    for i, token in enumerate(tokens):
+        try:
+            value = float(token)
+        except ValueError:
+            raise DataError(f"{source}: value {i + 1} '{token}' is not a 0/1 flag") from None
+        if value not in (0.0, 1.0):
+            raise DataError(f"{source}: value {i + 1} '{token}' is not a 0/1 flag")
+        flags[i] = value == 1.0
+    return flags
+
+
+def read_flags(path: str | os.PathLike) -> np.ndarray:
+    """Read a 0/1 flag file (one per line, or one comma-separated line)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"flag file not found: {path}")
+    return parse_flags(path.read_text(encoding="utf-8-sig"), str(path))

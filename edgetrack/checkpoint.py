@@ -80,6 +80,7 @@ def save_arrays(path: str | os.PathLike, spec: TrackerSpec, arrays: dict[str, np
     os.close(fd)
     try:
         save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, tmp, metadata=meta)
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

@@ -2,7 +2,6 @@
 import cv2
 import numpy as np
 import pytest
-
 from conftest import shared_path
 
 from edgetrack.cli.main import main

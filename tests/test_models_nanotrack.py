@@ -1,7 +1,6 @@
 """NanoTrack network, importer fidelity against the authors' ONNX files, checkpoint fit checks."""
 import numpy as np
 import pytest
-
 from conftest import shared_path, tiny_spec
 
 torch = pytest.importorskip("torch")

@@ -10,8 +10,8 @@ import json
 import sys
 from pathlib import Path
 
+from edgetrack.cli.common import run_guarded
 from edgetrack.data.readers import FORMATS
-from edgetrack.errors import EdgeTrackError
 
 HELP = "evaluate trackers on a dataset (OPE, got10k metrics) and time them"
 DEFAULT_OUT = "runs/bench"
@@ -75,27 +75,25 @@ def summary(report: dict) -> dict:
 
 def run(args: argparse.Namespace) -> int:
     """Run the benchmark described by parsed ``args``; print the table; return an exit status."""
+    return run_guarded(lambda: _run(args),
+                       "interrupted: finished sequences are kept; run the same command again to resume")
+
+
+def _run(args: argparse.Namespace) -> int:
     from edgetrack.evaluation.bench import BenchConfig, run_benchmark
     from edgetrack.evaluation.report import format_table
 
-    try:
-        trackers = _trackers(args)
-        if not trackers:
-            print("error: nothing to evaluate (--model none and no --peers)", file=sys.stderr)
-            return 2
-        config = BenchConfig(
-            out=Path(args.out), trackers=tuple(trackers), data=Path(args.data) if args.data else None,
-            format=args.format, attributes=Path(args.attributes) if args.attributes else None,
-            sequences=_csv(args.sequences), max_sequences=args.max_seqs, max_frames=args.max_frames,
-            workers=args.workers, exclude_absent=args.exclude_absent, plots=not args.no_plots,
-        )
-        result = run_benchmark(config)
-    except EdgeTrackError as e:
-        print(f"error: {e}", file=sys.stderr)
+    trackers = _trackers(args)
+    if not trackers:
+        print("error: nothing to evaluate (--model none and no --peers)", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("interrupted: finished sequences are kept; run the same command again to resume", file=sys.stderr)
-        return 130
+    config = BenchConfig(
+        out=Path(args.out), trackers=tuple(trackers), data=Path(args.data) if args.data else None,
+        format=args.format, attributes=Path(args.attributes) if args.attributes else None,
+        sequences=_csv(args.sequences), max_sequences=args.max_seqs, max_frames=args.max_frames,
+        workers=args.workers, exclude_absent=args.exclude_absent, plots=not args.no_plots,
+    )
+    result = run_benchmark(config)
     if args.json:
         print(json.dumps(summary(result.report), indent=2))
     print(format_table(result.report), end="")

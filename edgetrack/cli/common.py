@@ -19,7 +19,7 @@ def parse_box(text: str) -> tuple[float, float, float, float]:
     return values  # type: ignore[return-value]
 
 
-def run_guarded(func: Callable[[], int]) -> int:
+def run_guarded(func: Callable[[], int], interrupted: str = "interrupted") -> int:
     """Run a command, turning edgetrack's errors into one clear line and exit status 2."""
     try:
         return func()
@@ -27,5 +27,5 @@ def run_guarded(func: Callable[[], int]) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print(interrupted, file=sys.stderr)
         return 130

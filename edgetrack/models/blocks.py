@@ -70,20 +70,47 @@ class InvertedResidual(nn.Module):
         return x + y if self.identity else y
 
 
-class MobileNetV3Features(nn.Module):
-    """A MobileNetV3-small trunk: ``features.0`` is the stem, ``features.1..`` the blocks.
+class ConvBNAct(nn.Sequential):
+    """Dense ``k x k`` conv, BN, ReLU: on CPUs a dense conv runs far more FLOPs per second than a depthwise one."""
 
-    ``blocks`` rows are ``[kernel, hidden, out, use_se, use_hs, stride]`` (channel counts already final).
+    def __init__(self, inp: int, out: int, kernel: int, stride: int) -> None:
+        pad = (kernel - 1) // 2
+        super().__init__(nn.Conv2d(inp, out, kernel, stride, pad, bias=False), nn.BatchNorm2d(out),
+                         nn.ReLU(inplace=True))
+
+
+def make_block(inp: int, row: list) -> tuple[nn.Module, int]:
+    """One backbone block from a spec row; returns it and its output channels.
+
+    Rows are ``[kernel, hidden, out, use_se, use_hs, stride]`` for a MobileNetV3 inverted residual, or
+    ``["conv", kernel, out, stride]`` for a dense conv-BN-ReLU.
+    """
+    if row and row[0] == "conv":
+        _, kernel, out, stride = row
+        return ConvBNAct(inp, int(out), int(kernel), int(stride)), int(out)
+    kernel, hidden, out, use_se, use_hs, stride = (int(v) for v in row)
+    return InvertedResidual(inp, hidden, out, kernel, stride, bool(use_se), bool(use_hs)), out
+
+
+class MobileNetV3Features(nn.Module):
+    """A MobileNetV3-small-style trunk: ``features.0`` is the stem, ``features.1..`` the blocks.
+
+    ``stem`` is the stem's channel count (3x3, stride 2, h-swish) or a row ``["conv", kernel, out, stride]``
+    for a dense stem (e.g. a 4x4 stride-4 conv, which removes the costly full-resolution layers).
+    ``blocks`` rows are described in :func:`make_block`.
     """
 
-    def __init__(self, stem: int, blocks: list[list[int]]) -> None:
+    def __init__(self, stem: int | list, blocks: list[list]) -> None:
         super().__init__()
-        layers: list[nn.Module] = [nn.Sequential(nn.Conv2d(3, stem, 3, 2, 1, bias=False),
-                                                 nn.BatchNorm2d(stem), HSwish())]
-        inp = stem
-        for kernel, hidden, out, use_se, use_hs, stride in blocks:
-            layers.append(InvertedResidual(inp, hidden, out, kernel, stride, bool(use_se), bool(use_hs)))
-            inp = out
+        if isinstance(stem, (list, tuple)):
+            first, inp = make_block(3, list(stem))
+        else:
+            inp = int(stem)
+            first = nn.Sequential(nn.Conv2d(3, inp, 3, 2, 1, bias=False), nn.BatchNorm2d(inp), HSwish())
+        layers: list[nn.Module] = [first]
+        for row in blocks:
+            block, inp = make_block(inp, list(row))
+            layers.append(block)
         self.features = nn.Sequential(*layers)
         self.out_channels = inp
 
@@ -92,18 +119,20 @@ class MobileNetV3Features(nn.Module):
 
 
 def separable_tower(in_ch: int, layers: list[list[int]], style: str) -> nn.Sequential:
-    """A stack of depthwise-separable convolutions.
+    """A stack of convolutions.
 
-    ``layers`` rows are ``[kernel, out_channels]``. ``style="pw_bn_act"`` gives groups of
+    ``layers`` rows are ``[kernel, out_channels]``. ``style="pw_bn_act"`` gives depthwise-separable groups of
     ``dw, pw, BN, ReLU6`` (NanoTrack V1/V2 towers); ``style="dw_bn_act"`` gives ``dw, BN, ReLU6, pw, BN``
-    (NanoTrack V3 towers).
+    (NanoTrack V3 towers); ``style="dense"`` gives ``conv k x k, BN, ReLU`` (fast on CPUs at small widths).
     """
     mods: list[nn.Module] = []
     ch = in_ch
     for kernel, out in layers:
         pad = (kernel - 1) // 2
         dw = nn.Conv2d(ch, ch, kernel, 1, pad, groups=ch, bias=False)
-        if style == "pw_bn_act":
+        if style == "dense":
+            mods += list(ConvBNAct(ch, out, kernel, 1))
+        elif style == "pw_bn_act":
             mods += [dw, nn.Conv2d(ch, out, 1, bias=False), nn.BatchNorm2d(out), nn.ReLU6(inplace=True)]
         elif style == "dw_bn_act":
             mods += [dw, nn.BatchNorm2d(ch), nn.ReLU6(inplace=True), nn.Conv2d(ch, out, 1, bias=False),

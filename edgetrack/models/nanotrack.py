@@ -129,7 +129,7 @@ class NanoTrackNet(SiameseNet):
     def __init__(self, spec: TrackerSpec) -> None:
         super().__init__(spec)
         arch = spec.arch
-        self.backbone = MobileNetV3Features(int(arch["stem"]), [list(map(int, b)) for b in arch["blocks"]])
+        self.backbone = MobileNetV3Features(arch["stem"], [list(b) for b in arch["blocks"]])
         positions = spec.template_feat_size ** 2
         self.ban_head = BANHead(arch, self.backbone.out_channels, positions)
 

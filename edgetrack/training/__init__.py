@@ -1,0 +1,1 @@
+"""Distilling students from Siamese teachers (TSsKD). Requires torch (``edgetrack[train]``)."""

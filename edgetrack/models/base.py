@@ -37,3 +37,8 @@ class SiameseNet(nn.Module):
 
     def forward(self, z: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         return self.search(x, *self.template(z))
+
+    def forward_train(self, z: torch.Tensor, x: torch.Tensor) -> tuple[tuple[torch.Tensor, ...], dict]:
+        """Head outputs plus the intermediate features distillation losses use (``zf``/``xf`` where known)."""
+        zfs = self.template(z)
+        return self.search(x, *zfs), {"zf": zfs[0]}

@@ -139,6 +139,7 @@ class NanoTrackNet(SiameseNet):
     def search(self, x: torch.Tensor, *zfs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.ban_head(zfs[0], self.backbone(x))
 
-    def feature_maps(self, z: torch.Tensor, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Template and search backbone features, for distillation losses."""
-        return {"zf": self.backbone(z), "xf": self.backbone(x)}
+    def forward_train(self, z: torch.Tensor, x: torch.Tensor) -> tuple[tuple[torch.Tensor, torch.Tensor], dict]:
+        """Head outputs and the template/search backbone features (for distillation losses), in one pass."""
+        zf, xf = self.backbone(z), self.backbone(x)
+        return self.ban_head(zf, xf), {"zf": zf, "xf": xf}

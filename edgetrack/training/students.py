@@ -62,9 +62,9 @@ def student_spec(teacher: TrackerSpec, kind: str, arch: dict[str, Any] | None = 
         new_arch = copy.deepcopy(arch)
     else:
         raise SpecError(f"unknown student kind {kind!r} (or 'custom' without an arch)")
-    score = teacher.score_size if not new_arch.get("corr_post") or teacher.arch.get("corr_post") else None
-    return teacher.with_(arch=new_arch, name=f"{teacher.name}-{kind}-student",
-                         score_size=score or teacher.score_size)
+    # distillation compares score maps cell by cell: the student's map must match the teacher's size
+    new_arch["corr_post"] = bool(teacher.arch.get("corr_post", False))
+    return teacher.with_(arch=new_arch, name=f"{teacher.name}-{kind}-student")
 
 
 def _slice_into(dst: torch.Tensor, src: torch.Tensor) -> bool:

@@ -1,0 +1,88 @@
+"""``edgetrack-train``: distil students from a teacher (TSsKD), train the NOKD baseline, search the dull
+student's architecture. Configs are YAML files plus ``--set key.sub=value`` overrides."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from ..cli.common import run_guarded
+from ..errors import missing_extra
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", default=None, help="YAML config (keys of TrainConfig)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config key, e.g. --set optim.lr=0.002 (repeatable)")
+    p.add_argument("--teacher", default=None, help="teacher edgetrack checkpoint (.safetensors)")
+    p.add_argument("--data", default=None, help="comma-separated sequence folders (any layout the readers know)")
+    p.add_argument("--videos", default=None, help="comma-separated unlabeled videos or frame folders")
+    p.add_argument("--synthetic", type=int, default=None, help="number of generated sequences to add")
+    p.add_argument("--out", default=None, help="run folder (checkpoints, logs)")
+    p.add_argument("--steps", type=int, default=None)
+    p.add_argument("--no-resume", action="store_true", help="start over even if OUT holds a run")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="edgetrack-train", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    d = sub.add_parser("distill", help="TSsKD: teacher + students trained together")
+    _common(d)
+    d.add_argument("--students", default=None, help="comma-separated: intelligent,dull")
+    d.add_argument("--mode", choices=["tskd", "tsskd"], default=None)
+    s = sub.add_parser("supervised", help="the NOKD baseline: students on ground truth only")
+    _common(s)
+    s.add_argument("--students", default=None)
+    return parser
+
+
+def _overrides(args: argparse.Namespace) -> list[str]:
+    out = list(args.overrides)
+    for flag, key in (("teacher", "teacher"), ("data", "data.data"), ("videos", "data.videos"),
+                      ("synthetic", "data.synthetic"), ("out", "out"), ("steps", "steps"),
+                      ("students", "students")):
+        value = getattr(args, flag, None)
+        if value is not None:
+            out.append(f"{key}={value}")
+    if args.command == "supervised":
+        out.append("objective.mode=nokd")
+    elif getattr(args, "mode", None):
+        out.append(f"objective.mode={args.mode}")
+    if args.no_resume:
+        out.append("resume=false")
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        import torch  # noqa: F401
+    except ImportError as exc:
+        raise missing_extra("torch", "train", "edgetrack-train") from exc
+    from . import distributed as ddp
+    from .config import load_config, to_dict
+    from .loader import make_loader_factory
+    from .trainer import TrainConfig, Trainer
+
+    cfg = load_config(TrainConfig, args.config, _overrides(args))
+    info = ddp.setup()
+    try:
+        trainer = Trainer(cfg, make_loader_factory(cfg, info), info)
+        if info.is_main:
+            from ..data.fileio import atomic_write_text
+
+            atomic_write_text(trainer.out / "config.json", json.dumps(to_dict(cfg), indent=2))
+        result = trainer.run()
+    finally:
+        ddp.teardown(info)
+    if info.is_main:
+        print(json.dumps({k: round(v, 5) if isinstance(v, float) else v for k, v in result.items()}, indent=1))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return run_guarded(lambda: run(args), "interrupted: run the same command again to resume")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

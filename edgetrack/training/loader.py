@@ -1,0 +1,80 @@
+"""Batches for the trainer: sources from the config (sequence folders, unlabeled videos, generated sequences),
+validation sequences of the split refused, an endless iterator that resumes at the right epoch and batch."""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from torch.utils.data import DataLoader, Dataset
+
+from ..data import open_dataset
+from ..data.synthetic import synthetic_sequence
+from ..errors import DataError
+from ..spec import TrackerSpec
+from .dataset import PairDataset, collate, worker_init
+from .pairs import PairSpec
+from .split import assert_disjoint, load_split
+
+
+def gather_sources(cfg, split: str = "") -> list:
+    """Sequences from ``cfg.data`` folders (minus the split's validation ones), videos, synthetic sequences."""
+    held_out: set[str] = set()
+    if split:
+        doc = load_split(split)
+        held_out = set(doc["val"]) | set(doc.get("unlabeled_val", []))
+    sources: list = []
+    for folder in cfg.data:
+        ds = open_dataset(folder)
+        kept = [ds[name] for name in ds.names if name not in held_out]
+        assert_disjoint([s.name for s in kept], held_out)
+        sources += kept
+    for video in cfg.videos:
+        if Path(video).name in held_out:
+            raise DataError(f"{video} is a validation video of split '{split}'; it cannot be trained on")
+        sources.append(str(video))
+    sources += [synthetic_sequence(1000 + i, n_frames=80) for i in range(cfg.synthetic)]
+    if not sources:
+        raise DataError("no training data: give --data, --videos or --synthetic")
+    return sources
+
+
+class _Continuous(Dataset):
+    """Index ``g`` of an endless stream = pair ``g % per_epoch`` of epoch ``g // per_epoch``, so one loader (with
+    persistent workers) serves every epoch and a resumed run starts at the exact next pair."""
+
+    def __init__(self, pairs: PairDataset, total: int) -> None:
+        self.pairs, self.total = pairs, total
+
+    def __len__(self) -> int:
+        return self.total
+
+    def __getitem__(self, index: int) -> dict:
+        epoch, i = divmod(int(index), len(self.pairs))
+        if epoch != self.pairs.epoch:
+            self.pairs.set_epoch(epoch)
+        return self.pairs[i]
+
+
+def make_loader_factory(cfg, dist) -> Callable[[int], Iterator[dict]]:
+    """``factory(start_step)`` -> endless batches, continuing exactly where ``start_step`` left off."""
+    from ..checkpoint import read_spec
+
+    spec: TrackerSpec = read_spec(cfg.teacher)
+    sources = gather_sources(cfg.data, cfg.data.split)
+    pair_spec = PairSpec(exemplar_size=spec.exemplar_size, instance_size=spec.instance_size,
+                         context_amount=spec.context_amount, seed=cfg.seed + 7919 * dist.rank)
+    per_epoch = max(cfg.data.batch_size, cfg.data.samples_per_epoch // cfg.data.batch_size * cfg.data.batch_size)
+    dataset = PairDataset(sources, pair_spec, spec, per_epoch)
+
+    def batches(start_step: int) -> Iterator[dict]:
+        bs = cfg.data.batch_size
+        total = (cfg.steps + 1) * bs
+        stream = _Continuous(dataset, total)
+        # spawn, not fork: forking after torch/OpenCV started their thread pools can deadlock the workers
+        extra = dict(multiprocessing_context="spawn", persistent_workers=True) if cfg.data.workers > 0 else {}
+        loader = DataLoader(stream, batch_size=bs, sampler=range(start_step * bs, total), drop_last=True,
+                            num_workers=cfg.data.workers, collate_fn=collate, worker_init_fn=worker_init, **extra)
+        yield from loader
+        raise DataError("the batch stream ended before the last training step")
+
+    return batches

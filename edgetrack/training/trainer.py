@@ -1,0 +1,212 @@
+"""The training loop: a frozen teacher and several students trained at once, resumable, logged.
+
+Each step: one batch of template/search pairs; the teacher's outputs and features (no grad); every student's
+outputs; per-student losses from :mod:`edgetrack.training.objective`; one backward over the sum (cross-student
+terms use detached peers) and one optimizer step per student. Every ``checkpoint_every`` steps the whole state
+(students, optimizers, step, RNG) is written atomically, plus one edgetrack checkpoint per student.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..models.base import SiameseNet
+from ..models.io import load_checkpoint, save_checkpoint
+from ..models.registry import build_model
+from . import distributed as ddp
+from .checkpointing import load_state, rng_state, save_state, set_rng_state
+from .logs import TrainLog
+from .objective import ObjectiveConfig, log_values, step_losses
+from .students import init_from_teacher, student_spec
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    name: str = "adamw"
+    lr: float = 1e-3
+    lr_end: float = 1e-4
+    weight_decay: float = 1e-4
+    warmup_steps: int = 50
+    grad_clip: float = 10.0
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    data: tuple[str, ...] = ()
+    videos: tuple[str, ...] = ()
+    synthetic: int = 0
+    split: str = "dev"
+    batch_size: int = 16
+    workers: int = 1
+    samples_per_epoch: int = 4096
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    out: str = "runs/train"
+    teacher: str = ""
+    students: tuple[str, ...] = ("intelligent", "dull")
+    student_width: float = 0.5
+    dull_arch: str = ""
+    init_from_teacher: bool = True
+    steps: int = 1000
+    checkpoint_every: int = 100
+    log_every: int = 10
+    seed: int = 0
+    threads: int = 2
+    resume: bool = True
+    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+
+
+class _Step(nn.Module):
+    """Forward used for training (and what DDP wraps): head outputs plus features."""
+
+    def __init__(self, net: SiameseNet) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, z: torch.Tensor, x: torch.Tensor):
+        return self.net.forward_train(z, x)
+
+
+def lr_at(step: int, cfg: OptimConfig, total: int) -> float:
+    """Linear warm-up, then exponential decay from ``lr`` to ``lr_end`` at the last step."""
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    span = max(1, total - cfg.warmup_steps)
+    return cfg.lr * math.exp(math.log(cfg.lr_end / cfg.lr) * min(1.0, (step - cfg.warmup_steps) / span))
+
+
+def make_optimizer(params, cfg: OptimConfig) -> torch.optim.Optimizer:
+    if cfg.name == "sgd":
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay)
+    if cfg.name == "adamw":
+        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    raise ValueError(f"unknown optimizer {cfg.name!r} (sgd or adamw)")
+
+
+def build_students(cfg: TrainConfig, teacher: SiameseNet) -> dict[str, SiameseNet]:
+    import json
+
+    students = {}
+    for name in cfg.students:
+        arch = None
+        if name == "dull" and cfg.dull_arch:
+            loaded = json.loads(Path(cfg.dull_arch).read_text())
+            arch = loaded.get("policy_best_arch") or loaded.get("arch") or loaded
+        spec = student_spec(teacher.spec, name if name in ("intelligent", "dull") else "custom", arch,
+                            cfg.student_width)
+        net = build_model(spec)
+        if cfg.init_from_teacher:
+            init_from_teacher(net, teacher)
+        students[name] = net
+    return students
+
+
+def normalise(images: torch.Tensor, spec) -> torch.Tensor:
+    """Float 0-255 BGR batches -> the network's input convention (channel order, mean, std) from the spec."""
+    if spec.channel_order == "RGB":
+        images = images.flip(1)
+    mean = torch.tensor(spec.mean, dtype=images.dtype).view(1, 3, 1, 1)
+    std = torch.tensor(spec.std, dtype=images.dtype).view(1, 3, 1, 1)
+    return (images - mean) / std
+
+
+class Trainer:
+    """Owns the models, optimizers and logs of one run; ``run()`` trains to ``cfg.steps``."""
+
+    def __init__(self, cfg: TrainConfig, loader_factory, dist: ddp.DistInfo | None = None) -> None:
+        self.cfg = cfg
+        self.dist = dist or ddp.DistInfo()
+        self.out = Path(cfg.out)
+        torch.manual_seed(cfg.seed + self.dist.rank)
+        torch.set_num_threads(max(1, cfg.threads))
+        self.teacher = load_checkpoint(cfg.teacher).eval()
+        for p in self.teacher.parameters():
+            p.requires_grad_(False)
+        self.students = build_students(cfg, self.teacher)
+        self.names = list(self.students)
+        self.steps = {n: ddp.wrap(_Step(m), self.dist) for n, m in self.students.items()}
+        self.optims = {n: make_optimizer(m.parameters(), cfg.optim) for n, m in self.students.items()}
+        self.loader_factory = loader_factory
+        self.step = 0
+        if cfg.resume:
+            self._resume()
+        self.log = TrainLog(self.out, self.step) if self.dist.is_main else None
+
+    def _resume(self) -> None:
+        state = load_state(self.out)
+        if state is None:
+            return
+        if state["names"] != self.names:
+            raise ValueError(f"{self.out} holds a run of students {state['names']}, not {self.names}")
+        for n in self.names:
+            self.students[n].load_state_dict(state["students"][n])
+            self.optims[n].load_state_dict(state["optims"][n])
+        set_rng_state(state["rng"])
+        self.step = int(state["step"])
+
+    def checkpoint(self) -> None:
+        if not self.dist.is_main:
+            return
+        save_state(self.out, {"names": self.names, "step": self.step, "rng": rng_state(),
+                              "students": {n: m.state_dict() for n, m in self.students.items()},
+                              "optims": {n: o.state_dict() for n, o in self.optims.items()}})
+        for n, m in self.students.items():
+            save_checkpoint(m.eval(), self.out / f"student_{n}.safetensors", {"step": str(self.step)})
+            m.train()
+        self.log.flush()
+
+    def train_step(self, batch: dict) -> dict[str, float]:
+        cfg, spec = self.cfg, self.teacher.spec
+        lr = lr_at(self.step, cfg.optim, cfg.steps)
+        z, x = normalise(batch["template"], spec), normalise(batch["search"], spec)
+        with torch.no_grad():
+            t_out, t_feats = self.teacher.forward_train(z, x)
+        outs, feats = zip(*(self.steps[n](z, x) for n in self.names))
+        epoch = self.step * cfg.data.batch_size // max(1, cfg.data.samples_per_epoch)
+        terms = step_losses(cfg.objective, spec.family, epoch, self.step < cfg.optim.warmup_steps, batch,
+                            t_out, t_feats, list(outs), list(feats))
+        for opt in self.optims.values():
+            for group in opt.param_groups:
+                group["lr"] = lr
+            opt.zero_grad(set_to_none=True)
+        torch.stack([t["total"] for t in terms]).sum().backward()
+        for n, opt in self.optims.items():
+            nn.utils.clip_grad_norm_(self.students[n].parameters(), cfg.optim.grad_clip)
+            opt.step()
+        return {"lr": lr, **log_values(self.names, terms)}
+
+    def run(self) -> dict[str, float]:
+        from tqdm import tqdm
+
+        cfg = self.cfg
+        for m in self.students.values():
+            m.train()
+        batches = self.loader_factory(self.step)
+        bar = tqdm(total=cfg.steps, initial=self.step, desc="train", disable=not self.dist.is_main,
+                   unit="step", dynamic_ncols=True)
+        values: dict[str, float] = {}
+        start = time.time()
+        while self.step < cfg.steps:
+            batch = next(batches)
+            values = self.train_step(batch)
+            self.step += 1
+            bar.update(1)
+            if self.dist.is_main and (self.step % cfg.log_every == 0 or self.step == cfg.steps):
+                self.log.add(self.step, values)
+                bar.set_postfix({k.split("/")[0][:4] + ":" + k.split("/")[-1]: f"{v:.3f}"
+                                 for k, v in values.items() if k.endswith("/total")})
+            if self.step % cfg.checkpoint_every == 0 or self.step == cfg.steps:
+                self.checkpoint()
+        bar.close()
+        if self.log is not None:
+            self.log.close()
+        return {**values, "seconds": time.time() - start, "steps": self.step}

@@ -1,0 +1,116 @@
+"""The trainer: trains, checkpoints, resumes without loss, runs under torchrun (gloo), refuses held-out data."""
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import shared_path
+
+torch = pytest.importorskip("torch")
+
+from edgetrack.errors import DataError, InputError  # noqa: E402
+from edgetrack.training.config import load_config  # noqa: E402
+from edgetrack.training.trainer import OptimConfig, TrainConfig, Trainer, lr_at  # noqa: E402
+
+
+def _config(tmp_path, teacher, out="run", steps=4, mode="tsskd", **extra):
+    overrides = [f"teacher={teacher}", f"out={tmp_path / out}", f"steps={steps}", "checkpoint_every=2",
+                 "log_every=1", "threads=1", "data.synthetic=2", "data.batch_size=2", "data.workers=0",
+                 "data.samples_per_epoch=6", "optim.warmup_steps=1", f"objective.mode={mode}",
+                 *[f"{k}={v}" for k, v in extra.items()]]
+    return load_config(TrainConfig, None, overrides)
+
+
+def _train(cfg):
+    from edgetrack.training.distributed import DistInfo
+    from edgetrack.training.loader import make_loader_factory
+
+    trainer = Trainer(cfg, make_loader_factory(cfg, DistInfo()))
+    return trainer, trainer.run()
+
+
+def test_distill_trains_checkpoints_and_students_track(tmp_path, tiny_checkpoint, clip):
+    from edgetrack import Tracker
+
+    trainer, result = _train(_config(tmp_path, tiny_checkpoint))
+    assert result["steps"] == 4 and np.isfinite(result["intelligent/total"]) and "dull/ks" in result
+    out = tmp_path / "run"
+    rows = (out / "log.csv").read_text().strip().splitlines()
+    assert len(rows) == 1 + 4 and rows[0].startswith("step,lr")
+    frames, gt = clip
+    for name in ("intelligent", "dull"):
+        tracker = Tracker(out / f"student_{name}.safetensors", backend="torch")
+        tracker.init(frames[0], gt[0])
+        assert np.all(np.isfinite(tracker.update(frames[1]).box))
+
+
+def test_resume_after_interruption_matches_uninterrupted(tmp_path, tiny_checkpoint):
+    _, straight = _train(_config(tmp_path, tiny_checkpoint, out="straight", steps=4))
+    _train(_config(tmp_path, tiny_checkpoint, out="interrupted", steps=2))  # "killed" after the step-2 checkpoint
+    trainer, resumed = _train(_config(tmp_path, tiny_checkpoint, out="interrupted", steps=4))
+    assert resumed["steps"] == 4
+    a = torch.load(tmp_path / "straight" / "state.pt", weights_only=False)["students"]["dull"]
+    b = torch.load(tmp_path / "interrupted" / "state.pt", weights_only=False)["students"]["dull"]
+    for key in a:
+        assert torch.allclose(a[key].float(), b[key].float(), atol=1e-6), key
+    assert len((tmp_path / "interrupted" / "log.csv").read_text().strip().splitlines()) == 1 + 4
+
+
+def test_supervised_baseline_uses_ground_truth_only(tmp_path, tiny_checkpoint):
+    _, result = _train(_config(tmp_path, tiny_checkpoint, mode="nokd", steps=2))
+    assert "dull/cls" in result and "dull/ts" not in result
+
+
+def test_lr_schedule():
+    cfg = OptimConfig(lr=1e-2, lr_end=1e-4, warmup_steps=10)
+    assert lr_at(0, cfg, 100) == pytest.approx(1e-3)
+    assert lr_at(10, cfg, 100) == pytest.approx(1e-2)
+    assert lr_at(100, cfg, 100) == pytest.approx(1e-4)
+
+
+def test_config_errors(tmp_path):
+    with pytest.raises(InputError, match="unknown config keys"):
+        load_config(TrainConfig, None, ["optim.momentum=0.9"])
+    with pytest.raises(InputError, match="cannot read"):
+        load_config(TrainConfig, None, ["steps=many"])
+    bad = tmp_path / "c.yaml"
+    bad.write_text("- a list\n")
+    with pytest.raises(InputError, match="mapping"):
+        load_config(TrainConfig, bad)
+
+
+def test_students_start_from_teacher_slices(tiny_checkpoint):
+    from edgetrack.models.io import load_checkpoint
+    from edgetrack.models.registry import build_model
+    from edgetrack.training.students import init_from_teacher, student_spec
+
+    teacher = load_checkpoint(tiny_checkpoint)
+    student = build_model(student_spec(teacher.spec, "intelligent", width=0.5))
+    copied = init_from_teacher(student, teacher)
+    w_s = student.state_dict()["backbone.features.1.conv.0.weight"]
+    w_t = teacher.state_dict()["backbone.features.1.conv.0.weight"]
+    assert "backbone.features.1.conv.0.weight" in copied
+    assert torch.equal(w_s, w_t[: w_s.shape[0], : w_s.shape[1]])
+
+
+def test_validation_sequences_are_refused():
+    from edgetrack.training.loader import gather_sources
+    from edgetrack.training.trainer import DataConfig
+
+    dev = shared_path("data", "dev-sequences")
+    sources = gather_sources(DataConfig(data=(str(dev),)), "dev")
+    names = {s.name for s in sources}
+    assert "vot_bag" not in names and "otb_Biker" in names
+    with pytest.raises(DataError, match="validation"):
+        gather_sources(DataConfig(videos=(str(shared_path("data", "videos", "pysot_bag.avi")),)), "dev")
+
+
+def test_torchrun_two_processes_gloo(tmp_path, tiny_checkpoint):
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--standalone",
+           "-m", "edgetrack.training.cli", "distill", "--teacher", str(tiny_checkpoint), "--out", str(tmp_path / "ddp"),
+           "--steps", "2", "--synthetic", "2", "--set", "threads=1", "--set", "data.batch_size=2",
+           "--set", "data.workers=0", "--set", "data.samples_per_epoch=4", "--set", "checkpoint_every=2"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert (tmp_path / "ddp" / "student_dull.safetensors").exists()
+    assert '"steps": 2' in out.stdout

@@ -24,7 +24,8 @@ FORMATS = (ExportFormat("onnx", ".onnx", ("fp32",), False, "torch.onnx (TorchScr
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="edgetrack-export", description="Export a tracker to deployable files.")
-    p.add_argument("model", help="edgetrack checkpoint (.safetensors)")
+    p.add_argument("model", nargs="?", default="default",
+                   help="edgetrack checkpoint (.safetensors), or 'default' for the bundled default student")
     p.add_argument("--format", default="onnx", choices=[f.name for f in FORMATS])
     p.add_argument("--out", default=None, help="output folder (default: <model>_<format>)")
     p.add_argument("--opset", type=int, default=17, help="ONNX opset (TensorRT 8.x takes up to 17)")
@@ -38,9 +39,20 @@ def run(args: argparse.Namespace) -> int:
     from .onnx_export import export_onnx
 
     model_path = Path(args.model)
+    if args.model == "default":
+        from ..runtime.model_files import default_model_dir
+
+        model_path = default_model_dir() / "model.safetensors"
+        if not model_path.exists():
+            raise InputError("no default model is bundled with this build; give a checkpoint")
     if model_path.suffix != ".safetensors":
         raise InputError(f"{model_path}: edgetrack-export takes an edgetrack checkpoint (.safetensors)")
-    out = Path(args.out) if args.out else model_path.with_name(f"{model_path.stem}_{args.format}")
+    if args.out:
+        out = Path(args.out)
+    elif args.model == "default":
+        out = Path.cwd() / f"default_{args.format}"
+    else:
+        out = model_path.with_name(f"{model_path.stem}_{args.format}")
     net = load_checkpoint(model_path)
     result = export_onnx(net, out, opset=args.opset, simplify=not args.no_simplify,
                          dynamic_batch=not args.static_batch)

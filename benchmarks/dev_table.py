@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -19,13 +18,11 @@ from edgetrack.cli.bench import summary
 from edgetrack.errors import EdgeTrackError
 from edgetrack.evaluation.bench import BenchConfig, model_specs, run_benchmark
 from edgetrack.evaluation.report import format_table
-from edgetrack.evaluation.trackers import TrackerFactory, peer_factories
+from edgetrack.evaluation.trackers import TrackerFactory, peer_factories, shared_dir
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def shared_dir() -> Path:
-    return Path(os.environ.get("EDGETRACK_SHARED", REPO / ".." / "shared"))
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

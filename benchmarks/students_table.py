@@ -12,15 +12,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
+
+from edgetrack.evaluation.trackers import shared_dir
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def shared_dir() -> Path:
-    return Path(os.environ.get("EDGETRACK_SHARED", REPO / ".." / "shared"))
 
 
 def export_cached(ckpt: Path) -> tuple[Path, dict]:

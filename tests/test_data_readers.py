@@ -1,12 +1,12 @@
 """Dataset readers on tiny hand-made layouts, their error messages, and the shared dev sequences."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+from conftest import SHARED  # noqa: E402
 
 from edgetrack.data import (
     DTB70_CODES,
@@ -21,7 +21,6 @@ from edgetrack.data import (
 from edgetrack.data.uav123 import _frame_range
 from edgetrack.errors import DataError
 
-SHARED = Path(os.environ.get("EDGETRACK_SHARED", Path(__file__).resolve().parents[1] / ".." / "shared"))
 DEV = SHARED / "data" / "dev-sequences"
 
 

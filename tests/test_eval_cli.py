@@ -4,7 +4,6 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -12,7 +11,8 @@ import pytest
 from edgetrack.cli import bench
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("EDGETRACK_SHARED", REPO / ".." / "shared"))
+from conftest import SHARED  # noqa: E402
+
 DEV = SHARED / "data" / "dev-sequences"
 
 

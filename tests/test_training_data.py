@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import replace
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+from conftest import SHARED  # noqa: E402
 
 from edgetrack.data import Sequence, synthetic_sequence
 from edgetrack.errors import DataError
@@ -24,7 +24,6 @@ from edgetrack.training.targets import (
     training_score_size,
 )
 
-SHARED = Path(os.environ.get("EDGETRACK_SHARED", Path(__file__).resolve().parents[1] / ".." / "shared"))
 PLAIN = PairSpec().without_augmentation()
 
 

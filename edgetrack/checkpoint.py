@@ -8,11 +8,11 @@ from __future__ import annotations
 import json
 import os
 import struct
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from .data.fileio import atomic_path
 from .errors import ModelError, ModelNotFoundError, SpecError
 from .spec import METADATA_KEY, TrackerSpec
 
@@ -73,16 +73,8 @@ def save_arrays(path: str | os.PathLike, spec: TrackerSpec, arrays: dict[str, np
     path = Path(path)
     if path.suffix != SUFFIX:
         path = path.with_suffix(SUFFIX)
-    path.parent.mkdir(parents=True, exist_ok=True)
     meta = {METADATA_KEY: spec.to_json(), "format": "edgetrack-checkpoint"}
     meta.update(extra_meta or {})
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=SUFFIX, dir=path.parent)
-    os.close(fd)
-    try:
-        save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, tmp, metadata=meta)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_path(path) as tmp:
+        save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(tmp), metadata=meta)
     return path

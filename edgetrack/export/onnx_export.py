@@ -6,7 +6,6 @@ batch axis is dynamic (several targets per call) wherever the network's correlat
 from __future__ import annotations
 
 import os
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +15,7 @@ import torch
 from torch import nn
 
 from .. import __version__
+from ..data.fileio import atomic_path
 from ..errors import ModelError
 from ..models.base import SiameseNet
 from ..spec import METADATA_KEY
@@ -67,11 +67,8 @@ def _finish(path: Path, net: SiameseNet, graph: str, simplify: bool) -> None:
     onnx.helper.set_model_props(model, meta)
     model.ir_version = min(model.ir_version, MAX_IR_VERSION)
     onnx.checker.check_model(model)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".onnx", dir=path.parent)
-    os.close(fd)
-    onnx.save(model, tmp)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        onnx.save(model, str(tmp))
 
 
 def _export_graph(module: nn.Module, args: tuple, path: Path, inputs: list[str], outputs: list[str],

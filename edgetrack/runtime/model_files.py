@@ -74,7 +74,7 @@ def locate(model: str | os.PathLike | None) -> ModelFiles:
     """Resolve a model argument to its files and spec; every failure is a ModelError saying what to do."""
     if model is None or str(model) == "default":
         root = default_model_dir()
-        if not _folder_formats(root) if root.is_dir() else True:
+        if not (root.is_dir() and _folder_formats(root)):
             raise ModelNotFoundError(
                 "no default model is bundled with this edgetrack build. Import a teacher and use it: "
                 "edgetrack import nanotrack nanotrackv2.pth --out nanotrack_v2.safetensors, then "

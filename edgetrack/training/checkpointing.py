@@ -1,14 +1,14 @@
 """Resumable training state: written atomically every N steps, so a kill loses at most N steps."""
 from __future__ import annotations
 
-import os
 import random
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+
+from ..data.fileio import atomic_path
 
 STATE_FILE = "state.pt"
 
@@ -25,15 +25,8 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 def save_state(out_dir: Path, state: dict[str, Any]) -> Path:
     """``torch.save`` to a temp file in ``out_dir`` and rename over ``state.pt``."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".state-", suffix=".pt", dir=out_dir)
-    os.close(fd)
-    try:
+    with atomic_path(out_dir / STATE_FILE) as tmp:
         torch.save(state, tmp)
-        os.replace(tmp, out_dir / STATE_FILE)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return out_dir / STATE_FILE
 
 

@@ -7,7 +7,7 @@ import json
 import sys
 
 from ..cli.common import run_guarded
-from ..errors import missing_extra
+from ..errors import InputError, missing_extra
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -33,6 +33,15 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("supervised", help="the NOKD baseline: students on ground truth only")
     _common(s)
     s.add_argument("--students", default=None)
+    a = sub.add_parser("search", help="reinforcement-learned search of the dull student's architecture")
+    _common(a)
+    a.add_argument("--episodes", type=int, default=16, help="candidates to sample (default 16)")
+    a.add_argument("--proxy-steps", type=int, default=150, help="distillation steps per candidate")
+    a.add_argument("--reward-data", default=None,
+                   help="folder with the reward sequences (default: the first --data folder)")
+    a.add_argument("--latency-target", type=float, default=0.6, help="search-graph ms (ONNX Runtime, 1 thread)")
+    a.add_argument("--latency-weight", type=float, default=0.5)
+    a.add_argument("--seed", type=int, default=0)
     return parser
 
 
@@ -53,11 +62,36 @@ def _overrides(args: argparse.Namespace) -> list[str]:
     return out
 
 
+def run_search(args: argparse.Namespace) -> int:
+    """Sample architectures, score each by a short distillation + tracking on training-split reward sequences."""
+    from pathlib import Path
+
+    from .config import load_config
+    from .nas import NASConfig, search
+    from .nas_proxy import ProxyConfig, make_evaluator
+    from .trainer import TrainConfig
+
+    base = load_config(TrainConfig, args.config, _overrides(args))
+    reward_data = args.reward_data or (base.data.data[0] if base.data.data else "")
+    if not reward_data:
+        raise InputError("the search needs labelled sequences for its reward: give --reward-data or --data")
+    out = Path(args.out or base.out)
+    proxy = ProxyConfig(steps=args.proxy_steps, data=reward_data)
+    nas = NASConfig(episodes=args.episodes, latency_target_ms=args.latency_target,
+                    latency_weight=args.latency_weight, seed=args.seed)
+    summary = search(make_evaluator(base, proxy, out), out, nas)
+    print(json.dumps(summary, indent=1))
+    print(f"train the chosen student with: edgetrack-train distill --config ... --set dull_arch={out / 'best.json'}")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     try:
         import torch  # noqa: F401
     except ImportError as exc:
         raise missing_extra("torch", "train", "edgetrack-train") from exc
+    if args.command == "search":
+        return run_search(args)
     from . import distributed as ddp
     from .config import load_config, to_dict
     from .loader import make_loader_factory

@@ -23,9 +23,10 @@ def gather_sources(cfg, split: str = "") -> list:
         doc = load_split(split)
         held_out = set(doc["val"]) | set(doc.get("unlabeled_val", []))
     sources: list = []
+    excluded = held_out | set(getattr(cfg, "exclude", ()))
     for folder in cfg.data:
         ds = open_dataset(folder)
-        kept = [ds[name] for name in ds.names if name not in held_out]
+        kept = [ds[name] for name in ds.names if name not in excluded]
         assert_disjoint([s.name for s in kept], held_out)
         sources += kept
     for video in cfg.videos:

@@ -41,6 +41,7 @@ class DataConfig:
     videos: tuple[str, ...] = ()
     synthetic: int = 0
     split: str = "dev"
+    exclude: tuple[str, ...] = ()  # more sequence names to leave out (e.g. the architecture search's reward set)
     batch_size: int = 16
     workers: int = 1
     samples_per_epoch: int = 4096
@@ -100,7 +101,8 @@ def build_students(cfg: TrainConfig, teacher: SiameseNet) -> dict[str, SiameseNe
         arch = None
         if name == "dull" and cfg.dull_arch:
             loaded = json.loads(Path(cfg.dull_arch).read_text())
-            arch = loaded.get("policy_best_arch") or loaded.get("arch") or loaded
+            # a search's best.json: the best candidate actually trained and scored; else an arch file or dict
+            arch = (loaded.get("best") or {}).get("arch") or loaded.get("arch") or loaded
         spec = student_spec(teacher.spec, name if name in ("intelligent", "dull") else "custom", arch,
                             cfg.student_width)
         net = build_model(spec)

@@ -57,3 +57,35 @@ def clip():
     from edgetrack.data.synthetic import make_sequence
 
     return make_sequence(3, n_frames=12, size=(256, 192), events=("scale",))
+
+
+def save_openvino_ir(onnx_dir: Path, out: Path, spec_json: str, compress_to_fp16: bool = False) -> Path:
+    """An OpenVINO IR folder made straight from an ONNX folder: convert_model + the spec in rt_info + save_model."""
+    import openvino as ov
+
+    from edgetrack.spec import METADATA_KEY
+
+    out.mkdir(parents=True, exist_ok=True)
+    for graph in ("template", "search"):
+        model = ov.convert_model(str(onnx_dir / f"{graph}.onnx"))
+        model.set_rt_info(spec_json, METADATA_KEY)
+        ov.save_model(model, str(out / f"{graph}.xml"), compress_to_fp16=compress_to_fp16)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_openvino(tiny_onnx, tmp_path_factory) -> Path:
+    pytest.importorskip("openvino")
+    from edgetrack.runtime.model_files import locate
+
+    spec = locate(tiny_onnx).spec
+    return save_openvino_ir(tiny_onnx, tmp_path_factory.mktemp("tiny_ov") / "tiny_openvino", spec.to_json())
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset(tmp_path_factory) -> Path:
+    """Two short generated sequences in DTB70 layout (calibration and gate data for the export tests)."""
+    from edgetrack.data.synthetic import write_dataset
+
+    return write_dataset(tmp_path_factory.mktemp("tiny_data") / "dtb", n_sequences=2, seed=0, n_frames=12,
+                         size=(192, 144))

@@ -49,3 +49,24 @@ def test_torch_backend_names_the_extra(tiny_checkpoint):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
+
+
+def test_openvino_backend_tracks_with_torch_blocked(tiny_openvino):
+    code = textwrap.dedent(f"""
+        import sys
+        sys.modules["torch"] = None
+        import numpy as np
+        from edgetrack import Tracker
+        from edgetrack.data.synthetic import make_sequence
+        frames, gt = make_sequence(5, n_frames=6, size=(200, 160), events=())
+        tracker = Tracker({str(tiny_openvino)!r})
+        assert tracker.backend.name == "openvino"
+        tracker.init(frames[0], gt[0])
+        assert np.all(np.isfinite([tracker.update(f).box for f in frames[1:]]))
+        loaded = [m for m in sys.modules if m == "torch" or m.startswith("torch.")]
+        assert sys.modules["torch"] is None and len(loaded) == 1, loaded
+        print("ok")
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().endswith("ok")

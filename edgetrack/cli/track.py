@@ -17,7 +17,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("source", help="video file, folder of images, or camera index (0, 1, ...)")
     p.add_argument("--bbox", required=True, help="initial box x,y,w,h in pixels of the first frame")
     p.add_argument("--model", default=None, help="checkpoint or exported folder (default: bundled model)")
-    p.add_argument("--backend", default="auto", help="auto, onnxruntime or torch")
+    p.add_argument("--backend", default="auto", help="auto, onnxruntime, openvino, tensorrt or torch")
     p.add_argument("--threads", type=int, default=1, help="inference threads (default 1)")
     p.add_argument("--out", default=None, help="annotated video to write (.mp4 or .avi)")
     p.add_argument("--boxes", default=None, help="text file to write one x,y,w,h,score line per frame")

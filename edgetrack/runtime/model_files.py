@@ -1,8 +1,14 @@
 """Finding a model's files and its spec without importing any inference library.
 
 A model is either an edgetrack checkpoint (``.safetensors`` with the spec in its metadata) or an exported folder
-holding ``template.onnx`` + ``search.onnx`` (spec in the ONNX metadata). Formats without a metadata slot keep the
-spec in a ``spec.json`` sidecar. ``None`` or ``"default"`` means the model bundled with edgetrack.
+holding one or more pairs of graphs:
+
+- ``onnx``: ``template.onnx`` + ``search.onnx``, the spec in the ONNX ``metadata_props``;
+- ``openvino``: ``template.xml/.bin`` + ``search.xml/.bin``, the spec in the IR's model ``rt_info``;
+- ``tensorrt``: ``template.engine`` + ``search.engine``, the spec in a ``spec.json`` sidecar together with the
+  build info (TensorRT version, GPU, compute capability, precision), since an engine has no metadata slot.
+
+Every graph in a folder must carry the same spec. ``None`` or ``"default"`` means the model bundled with edgetrack.
 """
 from __future__ import annotations
 
@@ -19,7 +25,10 @@ DEFAULT_DIR = Path(__file__).resolve().parent.parent / "assets" / "default"
 SPEC_SIDECAR = "spec.json"
 _GRAPH_FILES = {
     "onnx": ("template.onnx", "search.onnx"),
+    "openvino": ("template.xml", "search.xml"),
+    "tensorrt": ("template.engine", "search.engine"),
 }
+_GRAPH_SUFFIXES = (".onnx", ".xml", ".engine")
 
 
 @dataclass(frozen=True)
@@ -49,14 +58,50 @@ def _onnx_spec(path: Path) -> TrackerSpec:
         raise SpecError(f"{path}: {exc}") from exc
 
 
-def _sidecar_spec(root: Path) -> TrackerSpec:
+def _openvino_spec(path: Path) -> TrackerSpec:
+    """Read the spec from an OpenVINO IR's rt_info with xml.etree (no openvino import)."""
+    from ._ov_meta import read_rt_info
+
+    text = read_rt_info(path, METADATA_KEY)
+    if text is None:  # an IR converted from an edgetrack ONNX keeps the ONNX metadata under "framework"
+        text = read_rt_info(path, f"framework.{METADATA_KEY}")
+    if text is None:
+        raise ModelError(f"{path} carries no edgetrack spec in its rt_info ('{METADATA_KEY}'); "
+                         "export it with edgetrack-export --format openvino")
+    try:
+        return TrackerSpec.from_json(text)
+    except SpecError as exc:
+        raise SpecError(f"{path}: {exc}") from exc
+
+
+def _read_sidecar(root: Path) -> dict:
     path = root / SPEC_SIDECAR
     if not path.exists():
         raise ModelError(f"{root} has no {SPEC_SIDECAR} next to its graphs")
     try:
-        return TrackerSpec.from_dict(json.loads(path.read_text()))
+        data = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise SpecError(f"{path} is not valid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise SpecError(f"{path} must hold a JSON object, got {type(data).__name__}")
+    return data
+
+
+def _sidecar_spec(root: Path) -> TrackerSpec:
+    """``spec.json`` is either the spec itself or ``{"spec": {...}, "build": {...}}`` (TensorRT engines)."""
+    data = _read_sidecar(root)
+    try:
+        return TrackerSpec.from_dict(data["spec"] if isinstance(data.get("spec"), dict) else data)
+    except SpecError as exc:
+        raise SpecError(f"{root / SPEC_SIDECAR}: {exc}") from exc
+
+
+def read_build_info(root: str | os.PathLike) -> dict:
+    """The ``build`` block of an engine folder's ``spec.json`` (empty when the sidecar has none)."""
+    build = _read_sidecar(Path(root)).get("build", {})
+    if not isinstance(build, dict):
+        raise SpecError(f"{Path(root) / SPEC_SIDECAR}: 'build' must be a JSON object")
+    return build
 
 
 def _folder_formats(root: Path) -> tuple[str, ...]:
@@ -67,7 +112,39 @@ def _folder_formats(root: Path) -> tuple[str, ...]:
             raise ModelError(f"{root} has {tmpl if has_t else search} but not its partner graph")
         if has_t:
             found.append(fmt)
+    if "openvino" in found:
+        for xml in _GRAPH_FILES["openvino"]:
+            if not (root / xml).with_suffix(".bin").exists():
+                raise ModelError(f"{root} has {xml} but not its weights {Path(xml).stem}.bin")
     return tuple(found)
+
+
+def _format_specs(root: Path, fmt: str) -> dict[str, TrackerSpec]:
+    """The spec each file of one format carries, by file name."""
+    tmpl, search = _GRAPH_FILES[fmt]
+    if fmt == "onnx":
+        return {tmpl: _onnx_spec(root / tmpl), search: _onnx_spec(root / search)}
+    if fmt == "openvino":
+        return {tmpl: _openvino_spec(root / tmpl), search: _openvino_spec(root / search)}
+    return {SPEC_SIDECAR: _sidecar_spec(root)}
+
+
+def _folder_spec(root: Path, formats: tuple[str, ...]) -> TrackerSpec:
+    """The one spec every graph in the folder carries; SpecError naming the files when they disagree."""
+    found: dict[str, TrackerSpec] = {}
+    for fmt in formats:
+        specs = _format_specs(root, fmt)
+        first, *rest = specs
+        if any(specs[name] != specs[first] for name in rest):
+            raise SpecError(f"{root}: {' and '.join(specs)} carry different specs")
+        found.update(specs)
+    names = list(found)
+    spec = found[names[0]]
+    differ = [name for name in names[1:] if found[name] != spec]
+    if differ:
+        raise SpecError(f"{root}: {', '.join(differ)} carry a different spec from {names[0]}; the folder mixes "
+                        "exports of different models: export them again into one folder")
+    return spec
 
 
 def locate(model: str | os.PathLike | None) -> ModelFiles:
@@ -83,7 +160,7 @@ def locate(model: str | os.PathLike | None) -> ModelFiles:
     path = Path(model).expanduser()
     if not path.exists():
         raise ModelNotFoundError(f"model not found: {path}")
-    if path.is_file() and path.suffix == ".onnx":
+    if path.is_file() and path.suffix in _GRAPH_SUFFIXES:
         path = path.parent
     if path.is_file():
         if path.suffix != SUFFIX:
@@ -95,9 +172,4 @@ def locate(model: str | os.PathLike | None) -> ModelFiles:
         if len(ckpts) == 1:
             return ModelFiles(ckpts[0], ("checkpoint",), read_spec(ckpts[0]))
         raise ModelError(f"{path} holds no model: expected template/search graphs or one {SUFFIX} checkpoint")
-    spec = _onnx_spec(path / "template.onnx") if "onnx" in formats else _sidecar_spec(path)
-    if "onnx" in formats:
-        other = _onnx_spec(path / "search.onnx")
-        if other != spec:
-            raise SpecError(f"{path}: template.onnx and search.onnx carry different specs")
-    return ModelFiles(path, formats, spec)
+    return ModelFiles(path, formats, _folder_spec(path, formats))

@@ -51,8 +51,13 @@ class Tracker:
     """Single-object Siamese tracker.
 
     ``model`` is an edgetrack checkpoint, an exported folder, or ``None``/``"default"`` for the bundled default.
-    ``backend`` is ``"auto"`` (chosen from the files), ``"onnxruntime"``, ``"torch"``, ``"openvino"`` or
-    ``"tensorrt"``. Frames are HxWx3 uint8 in ``input_order`` ("BGR", OpenCV's order, or "RGB").
+    ``backend`` is ``"auto"``, ``"onnxruntime"``, ``"torch"``, ``"openvino"`` or ``"tensorrt"``. ``auto`` takes
+    TensorRT engines when the folder has them and TensorRT + a CUDA GPU answer, else an OpenVINO IR when
+    openvino is installed, else the ONNX graphs on onnxruntime, else a checkpoint on torch. ``openvino`` and
+    ``tensorrt`` also run a plain ONNX folder (TensorRT builds engines once and caches them).
+    ``device``: ``"cpu"``; ``"gpu"``, ``"GPU.1"`` or ``"npu"`` for OpenVINO; ``"cuda:N"`` for TensorRT (which
+    uses GPU 0 when given ``"cpu"``), torch and onnxruntime's CUDA provider. ``threads`` sets the CPU threads.
+    Frames are HxWx3 uint8 in ``input_order`` ("BGR", OpenCV's order, or "RGB").
     """
 
     def __init__(self, model: str | os.PathLike | None = None, backend: str = "auto", threads: int = 1,

@@ -1,0 +1,131 @@
+"""The backend contract: every backend gives the same boxes on the same frames as the onnxruntime reference.
+
+One parametrised class; a backend whose library (or GPU) is missing skips with the reason. The model folders
+are made here from the tiny checkpoint: ONNX by edgetrack.export, OpenVINO IR by openvino.convert_model +
+set_rt_info + save_model, TensorRT engines by edgetrack.export.tensorrt_export.build_engines.
+"""
+import numpy as np
+import pytest
+
+from edgetrack import Tracker, TrackResult
+from edgetrack.errors import StateError
+
+BACKENDS = ["onnxruntime", "torch", "openvino", "tensorrt"]
+BOX_TOLERANCE = {"tensorrt": 0.5}  # px; TensorRT may run FP32 layers in TF32 on Ampere and newer GPUs
+OUTPUT_TOLERANCE = {"tensorrt": 1e-2}  # max |diff| relative to the output's scale
+BATCH = 2
+
+
+@pytest.fixture(scope="session")
+def tiny_engines(tiny_onnx, tmp_path_factory):
+    from edgetrack.export.tensorrt_export import build_engines, gpu_available, tensorrt_available
+
+    if not tensorrt_available():
+        pytest.skip("tensorrt backend: the 'tensorrt' package is not installed (pip install 'edgetrack[tensorrt]')")
+    if not gpu_available():
+        pytest.skip("tensorrt backend: no CUDA GPU answers (driver, cuda-python or pycuda missing)")
+    out = tmp_path_factory.mktemp("tiny_trt") / "tiny_tensorrt"
+    build_engines(tiny_onnx, out, "fp32", workspace_gb=0.5, max_batch=BATCH)
+    return out
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request):
+    return request.param
+
+
+@pytest.fixture
+def make_tracker(backend, request, tiny_checkpoint, tiny_onnx):
+    """A function returning a fresh Tracker on this backend (skips when the backend cannot run here)."""
+    if backend == "onnxruntime":
+        pytest.importorskip("onnxruntime", reason="onnxruntime backend: onnxruntime is not installed")
+        model = tiny_onnx
+    elif backend == "torch":
+        pytest.importorskip("torch", reason="torch backend: torch is not installed (edgetrack[train])")
+        model = tiny_checkpoint
+    elif backend == "openvino":
+        pytest.importorskip("openvino", reason="openvino backend: openvino is not installed (edgetrack[openvino])")
+        model = request.getfixturevalue("tiny_openvino")
+    else:
+        model = request.getfixturevalue("tiny_engines")
+    return lambda: Tracker(model, backend=backend)
+
+
+@pytest.fixture(scope="session")
+def reference(tiny_onnx, clip):
+    """onnxruntime's boxes on the clip and its raw outputs on fixed random inputs."""
+    frames, gt = clip
+    tracker = Tracker(tiny_onnx, backend="onnxruntime")
+    boxes = _track(tracker, frames, gt[0])
+    z, x = _random_inputs(tracker.spec, 1)
+    zfs = tracker.backend.run_template(z)
+    return boxes, zfs, tracker.backend.run_search(x, zfs)
+
+
+def _track(tracker, frames, box):
+    tracker.init(frames[0], box)
+    return np.array([tracker.update(f).box for f in frames[1:]])
+
+
+def _random_inputs(spec, batch):
+    rng = np.random.default_rng(7)
+    z = rng.uniform(-1, 1, (batch, 3, spec.exemplar_size, spec.exemplar_size)).astype(np.float32)
+    x = rng.uniform(-1, 1, (batch, 3, spec.instance_size, spec.instance_size)).astype(np.float32)
+    return z, x
+
+
+def _rel(a, b):
+    return float(np.abs(np.asarray(a) - np.asarray(b)).max() / max(1e-6, float(np.abs(b).max())))
+
+
+class TestBackendContract:
+    def test_same_boxes_as_onnxruntime(self, backend, make_tracker, reference, clip):
+        frames, gt = clip
+        boxes = _track(make_tracker(), frames, gt[0])
+        assert np.all(np.isfinite(boxes))
+        assert np.abs(boxes - reference[0]).max() < BOX_TOLERANCE.get(backend, 0.05)
+
+    def test_raw_outputs_match_in_graph_order(self, backend, make_tracker, reference):
+        tracker = make_tracker()
+        z, x = _random_inputs(tracker.spec, 1)
+        zfs = tracker.backend.run_template(z)
+        outs = tracker.backend.run_search(x, zfs)
+        _, ref_zfs, ref_outs = reference
+        assert len(zfs) == len(ref_zfs) and len(outs) == len(ref_outs)
+        tol = OUTPUT_TOLERANCE.get(backend, 1e-3)
+        for got, ref in zip([*zfs, *outs], [*ref_zfs, *ref_outs]):
+            assert got.shape == ref.shape and got.dtype == np.float32
+            assert _rel(got, ref) < tol
+
+    def test_result_fields(self, make_tracker, clip):
+        frames, gt = clip
+        tracker = make_tracker()
+        tracker.init(frames[0], gt[0])
+        assert tracker.init_ms > 0
+        for frame in frames[1:4]:
+            res = tracker.update(frame)
+            assert isinstance(res, TrackResult)
+            assert len(res.box) == 4 and all(isinstance(v, float) for v in res.box)
+            assert isinstance(res.score, float) and 0.0 <= res.score <= 1.0
+            assert res.latency_ms > 0 and isinstance(res.lost, bool)
+
+    def test_update_before_init(self, make_tracker, clip):
+        with pytest.raises(StateError, match="before init"):
+            make_tracker().update(clip[0][0])
+
+    def test_batched_search(self, make_tracker):
+        tracker = make_tracker()
+        z, x = _random_inputs(tracker.spec, BATCH)
+        zfs = tracker.backend.run_template(z)
+        outs = tracker.backend.run_search(x, zfs)
+        assert all(o.shape[0] == BATCH for o in [*zfs, *outs])
+        one = tracker.backend.run_search(x[1:], tracker.backend.run_template(z[1:]))
+        for batched, single in zip(outs, one):
+            assert _rel(batched[1:], single) < 1e-3
+
+    def test_reinit_uses_the_new_template(self, make_tracker, clip):
+        frames, gt = clip
+        tracker = make_tracker()
+        first = _track(tracker, frames[:4], gt[0])
+        again = _track(tracker, frames[:4], gt[0])
+        assert np.abs(first - again).max() < 1e-4

@@ -11,6 +11,7 @@ Every variant starts from the same teacher slices, seed, data and schedule as
 - ``tsskd``     the full objective with student-student knowledge sharing
 - ``tsskd-nostr``  TSsKD without the Siamese target response term
 - ``tsskd-noah``   TSsKD without the adaptive hard term (λ = 0)
+- ``tsskd-nas``    TSsKD with the dull architecture found by ``edgetrack-train search --out runs/nas`` (opt-in)
 
 Runs are trained one after another (each resumes after a kill) into ``runs/ablation/<variant>``; the
 evaluation is ``benchmarks/students_table.py`` over all of them on the held-out split, with the teacher
@@ -31,7 +32,10 @@ VARIANTS: dict[str, list[str]] = {
     "tsskd": ["objective.mode=tsskd"],
     "tsskd-nostr": ["objective.mode=tsskd", "objective.use_str=false"],
     "tsskd-noah": ["objective.mode=tsskd", "objective.use_ah=false"],
+    # the dull student's architecture from `edgetrack-train search --out runs/nas` (not in the default list)
+    "tsskd-nas": ["objective.mode=tsskd", f"dull_arch={REPO / 'runs' / 'nas' / 'best.json'}"],
 }
+DEFAULT = ("nokd", "tskd", "tsskd", "tsskd-nostr", "tsskd-noah")
 
 
 def train_command(variant: str, steps: int, out: Path) -> list[str]:
@@ -45,7 +49,7 @@ def train_command(variant: str, steps: int, out: Path) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--steps", type=int, default=1500)
-    p.add_argument("--variants", default=",".join(VARIANTS))
+    p.add_argument("--variants", default=",".join(DEFAULT), help=f"comma-separated, of {list(VARIANTS)}")
     p.add_argument("--out", type=Path, default=REPO / "runs" / "ablation")
     p.add_argument("--teacher", type=Path, default=REPO / "runs" / "teachers" / "nanotrack_v2.safetensors")
     p.add_argument("--eval-only", action="store_true")

@@ -66,7 +66,8 @@ def test_import_export_track_pysot_bag(tmp_path, capsys):
     gt = np.loadtxt(shared_path("data", "dev-sequences", "vot_bag", "groundtruth_rect.txt"), delimiter=",")
     ckpt = tmp_path / "v2.safetensors"
     assert main(["import", "nanotrack", str(pth), "--out", str(ckpt)]) == 0
-    assert export_main([str(ckpt), "--out", str(tmp_path / "v2")]) == 0
+    assert export_main([str(ckpt), "--format", "onnx", "--out", str(tmp_path / "v2"), "--val-frames", "20",
+                        "--no-progress"]) == 0
     boxes = tmp_path / "bag.txt"
     bbox = ",".join(str(v) for v in gt[0])
     assert main(["track", str(video), "--bbox", bbox, "--model", str(tmp_path / "v2"), "--out",

@@ -31,7 +31,8 @@ def test_export_default(tmp_path, capsys):
     pytest.importorskip("onnx")
     from edgetrack.export.cli import main
 
-    assert main(["default", "--out", str(tmp_path / "d")]) == 0
+    assert main(["default", "--format", "onnx", "--out", str(tmp_path / "d"), "--val-frames", "20",
+                 "--no-progress"]) == 0
     assert (tmp_path / "d" / "search.onnx").exists()
 
 

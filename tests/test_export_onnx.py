@@ -37,9 +37,10 @@ def test_dynamic_batch_search(tiny_onnx):
     assert np.abs(one[0] - cls[1:2]).max() < 1e-4
 
 
-def test_export_cli(tiny_checkpoint, tmp_path, capsys):
+def test_export_cli(tiny_checkpoint, tiny_dataset, tmp_path, capsys):
     out = tmp_path / "exported"
-    assert export_main([str(tiny_checkpoint), "--format", "onnx", "--out", str(out)]) == 0
+    assert export_main([str(tiny_checkpoint), "--format", "onnx", "--out", str(out), "--val-data",
+                        str(tiny_dataset), "--val-frames", "6", "--no-progress"]) == 0
     text = capsys.readouterr().out
     assert "parity vs torch" in text
     diffs = [float(line.split("=")[1]) for line in text.splitlines() if "max |diff|" in line]

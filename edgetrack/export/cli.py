@@ -1,64 +1,87 @@
-"""``edgetrack-export MODEL --format onnx --out DIR``: turn a checkpoint into deployable files."""
+"""``edgetrack-export [MODEL] [--format auto|onnx|openvino|tensorrt|all] [--fp16 | --int8] [--data DIR...] ...``:
+turn a checkpoint into deployable folders, each checked by the accuracy gate.
+
+The flags are checked against the table of formats (:data:`edgetrack.export.formats.FORMATS`); every export
+writes a folder ``Tracker(folder)`` loads, and ``export.json`` with the gate's table. Exit status: 0 when every
+export passed the gate, 1 when one failed it (its files are kept and marked ``failed``), 2 on bad input.
+"""
 from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import dataclass
-from pathlib import Path
 
 from ..cli.common import run_guarded
-from ..errors import InputError
+from .formats import DEFAULT_MAX_DROP, FORMAT_CHOICES, FORMATS, MIN_CALIB_PAIRS, ExportArgs, ExportFormat
 
-
-@dataclass(frozen=True)
-class ExportFormat:
-    name: str
-    suffix: str
-    precisions: tuple[str, ...]
-    needs_gpu: bool
-    exporter: str
-
-
-FORMATS = (ExportFormat("onnx", ".onnx", ("fp32",), False, "torch.onnx (TorchScript exporter) + onnxslim"),)
+__all__ = ["FORMATS", "ExportFormat", "build_parser", "main", "run"]
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="edgetrack-export", description="Export a tracker to deployable files.")
     p.add_argument("model", nargs="?", default="default",
                    help="edgetrack checkpoint (.safetensors), or 'default' for the bundled default student")
-    p.add_argument("--format", default="onnx", choices=[f.name for f in FORMATS])
-    p.add_argument("--out", default=None, help="output folder (default: <model>_<format>)")
+    p.add_argument("--format", default="auto", choices=FORMAT_CHOICES,
+                   help="auto: TensorRT with a GPU, else OpenVINO when installed, else ONNX; all: every format "
+                        "this machine can write, one <format>-<precision> subfolder each")
+    p.add_argument("--fp16", action="store_true", help="half-precision weights (OpenVINO, TensorRT)")
+    p.add_argument("--int8", action="store_true", help="8-bit quantization calibrated on --data")
+    p.add_argument("--data", nargs="+", default=[], metavar="DIR",
+                   help="calibration data: dataset folders (DTB70/OTB/UAV123/GOT-10k/LaSOT layouts) or videos")
+    p.add_argument("--calib-pairs", type=int, default=MIN_CALIB_PAIRS, help="template/search pairs to calibrate on")
+    p.add_argument("--max-drop", type=float, default=None,
+                   help=f"largest success-AUC drop vs the FP32 ONNX export the gate accepts (default "
+                        f"{DEFAULT_MAX_DROP}); given explicitly, OpenVINO INT8 uses NNCF's accuracy control")
+    p.add_argument("--val-data", default=None, metavar="DIR",
+                   help="sequences the gate tracks (default: the --data datasets, else the dev split's "
+                        "validation sequences in the shared data folder, else generated ones)")
+    p.add_argument("--val-frames", type=int, default=None, help="track at most this many frames per sequence")
+    p.add_argument("--workspace", type=float, default=2.0, help="TensorRT builder workspace in GB")
+    p.add_argument("--device", type=int, default=0, help="CUDA device index for TensorRT")
+    p.add_argument("--dla", type=int, default=None, help="Jetson DLA core for TensorRT engines")
     p.add_argument("--opset", type=int, default=17, help="ONNX opset (TensorRT 8.x takes up to 17)")
+    p.add_argument("--out", default=None, help="output folder (default: <model>_<format>[_<precision>])")
+    p.add_argument("--seed", type=int, default=0, help="seed of the calibration pairs")
     p.add_argument("--no-simplify", action="store_true", help="skip onnxslim")
     p.add_argument("--static-batch", action="store_true", help="fix the batch axis to 1")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
     return p
 
 
+def to_export_args(args: argparse.Namespace) -> ExportArgs:
+    return ExportArgs(model=args.model, format=args.format, fp16=args.fp16, int8=args.int8, data=tuple(args.data),
+                      calib_pairs=args.calib_pairs, max_drop=args.max_drop, val_data=args.val_data,
+                      val_frames=args.val_frames, workspace=args.workspace, device=args.device, dla=args.dla,
+                      opset=args.opset, out=args.out, simplify=not args.no_simplify,
+                      dynamic_batch=not args.static_batch, seed=args.seed)
+
+
+def _print_result(result) -> None:
+    from .gate import format_table
+
+    for row in result.rows:
+        for name, diff in row.parity.items():
+            print(f"  parity vs torch ({row.label}): {name} max |diff| / scale = {diff:.2e}")
+    print(f"validation: {result.validation}")
+    print(format_table(list(result.rows), result.reference))
+    for row in result.rows:
+        print(f"{row.label}: {row.status}{' - ' + row.message if row.message else ''} -> {row.folder}")
+    print(f"wrote {result.out / 'export.json'}")
+
+
 def run(args: argparse.Namespace) -> int:
-    from ..models.io import load_checkpoint
-    from .onnx_export import export_onnx
+    from .formats import detect_platform, validate_request
+    from .pipeline import run_export
 
-    model_path = Path(args.model)
-    if args.model == "default":
-        from ..runtime.model_files import default_model_dir
-
-        model_path = default_model_dir() / "model.safetensors"
-        if not model_path.exists():
-            raise InputError("no default model is bundled with this build; give a checkpoint")
-    if model_path.suffix != ".safetensors":
-        raise InputError(f"{model_path}: edgetrack-export takes an edgetrack checkpoint (.safetensors)")
-    if args.out:
-        out = Path(args.out)
-    elif args.model == "default":
-        out = Path.cwd() / f"default_{args.format}"
-    else:
-        out = model_path.with_name(f"{model_path.stem}_{args.format}")
-    net = load_checkpoint(model_path)
-    result = export_onnx(net, out, opset=args.opset, simplify=not args.no_simplify,
-                         dynamic_batch=not args.static_batch)
-    print(f"wrote {result.template} and {result.search}")
-    for name, diff in result.max_rel_diff.items():
-        print(f"  parity vs torch: {name} max |diff| / scale = {diff:.2e}")
+    request = validate_request(to_export_args(args), detect_platform())
+    for note in request.notes:
+        print(note, file=sys.stderr if note.startswith("warning") else sys.stdout)
+    result = run_export(request, progress=not args.no_progress)
+    _print_result(result)
+    if result.failed:
+        names = ", ".join(f"{r.label} ({r.message})" for r in result.failed)
+        print(f"error: the export gate failed for {names}; the files are kept and marked 'failed' in "
+              f"{result.out / 'export.json'}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -18,7 +18,7 @@ from .. import __version__
 from ..data.fileio import atomic_path
 from ..errors import ModelError
 from ..models.base import SiameseNet
-from ..spec import METADATA_KEY
+from ..spec import METADATA_KEY, TrackerSpec
 
 MAX_IR_VERSION = 10  # onnxruntime 1.17+ reads IR 10; newer onnx writers may stamp higher versions
 
@@ -62,8 +62,16 @@ def _finish(path: Path, net: SiameseNet, graph: str, simplify: bool) -> None:
         except Exception as exc:  # a failed simplification must not lose the export
             warnings.warn(f"onnxslim could not simplify the {graph} graph ({exc}); keeping it as exported",
                           stacklevel=2)
+    write_graph(model, path, net.spec, graph)
+
+
+def write_graph(model, path: Path, spec: TrackerSpec, graph: str, precision: str = "fp32") -> None:
+    """Stamp the spec into an ONNX model's metadata, check it, and write it atomically to ``path``."""
+    import onnx
+
     del model.metadata_props[:]
-    meta = {METADATA_KEY: net.spec.to_json(), "edgetrack_graph": graph, "edgetrack_version": __version__}
+    meta = {METADATA_KEY: spec.to_json(), "edgetrack_graph": graph, "edgetrack_version": __version__,
+            "edgetrack_precision": precision}
     onnx.helper.set_model_props(model, meta)
     model.ir_version = min(model.ir_version, MAX_IR_VERSION)
     onnx.checker.check_model(model)

@@ -70,7 +70,7 @@ def benchmark(exported, args, val: tuple[str, ...]) -> dict:
     shutil.rmtree(Path(args.out) / "bench", ignore_errors=True)  # fresh exports: never reuse old results
     result = run_benchmark(BenchConfig(out=Path(args.out) / "bench", trackers=tuple(trackers),
                                        data=Path(args.data), format="folder", sequences=val, workers=args.workers,
-                                       plots=False))
+                                       plots=True))
     return result.report
 
 

@@ -67,11 +67,16 @@ def crop_square(image: np.ndarray, center: tuple[float, float], side: float, out
     """Crop a ``side x side`` square centred on ``center`` and resize it to ``out_size``; pad with ``fill``.
 
     Equivalent to pysot's ``get_subwindow`` (integer-aligned window ``floor(c - (side+1)/2 + 0.5)``, bilinear
-    resize, constant padding) but done as one affine warp, so large padded regions cost nothing extra.
+    resize, constant padding). A window inside the image is cropped and resized; one that needs padding is cut
+    as a single affine warp, so large padded regions cost nothing extra.
     """
     side = max(1, int(round(side)))
     x0 = math.floor(center[0] - (side + 1) / 2 + 0.5)
     y0 = math.floor(center[1] - (side + 1) / 2 + 0.5)
+    ih, iw = image.shape[:2]
+    if x0 >= 0 and y0 >= 0 and x0 + side <= iw and y0 + side <= ih:
+        # window inside the image: exactly pysot's crop-then-resize, and 3-5x faster than the warp
+        return cv2.resize(image[y0:y0 + side, x0:x0 + side], (out_size, out_size), interpolation=cv2.INTER_LINEAR)
     scale = side / out_size
     # dst pixel u maps to src x0 + (u + 0.5) * scale - 0.5, as cv2.resize does after cropping.
     m = np.array([[scale, 0.0, x0 + 0.5 * scale - 0.5], [0.0, scale, y0 + 0.5 * scale - 0.5]])

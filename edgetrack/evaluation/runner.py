@@ -13,6 +13,7 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from tqdm.auto import tqdm
 from edgetrack.data.sequence import Dataset, Sequence
 from edgetrack.errors import EdgeTrackError
 
+from .metrics import score_sequence
 from .results import SequenceRecord, is_complete, write_record
 from .trackers import THREAD_ENV, TrackerFactory, pin_threads, read_prediction
 
@@ -84,6 +86,30 @@ def track_sequence(tracker: Any, seq: Sequence) -> SequenceRecord:
         boxes[i] = box
     boxes[0] = seq.gt[0]
     return SequenceRecord(boxes, update_ms, decode_ms, scores, init_ms)
+
+
+@dataclass(frozen=True)
+class TrackingScore:
+    """Per-sequence success AUCs and the median ``update`` latency over every frame."""
+
+    aucs: tuple[float, ...]
+    update_ms_p50: float
+
+    @property
+    def auc(self) -> float:
+        return float(np.mean(self.aucs)) if self.aucs else math.nan
+
+
+def track_sequences(make_tracker: Callable[[], object], sequences: tuple[Sequence, ...]) -> TrackingScore:
+    """One-pass evaluation: success AUC per sequence and the median update latency."""
+    aucs, times = [], []
+    for seq in sequences:
+        record = track_sequence(make_tracker(), seq)
+        curves = score_sequence(record.boxes, seq.gt, seq.absent)
+        aucs.append(float(curves.success_auc))
+        times.append(record.update_ms[1:])
+    p50 = float(np.nanmedian(np.concatenate(times))) if times else math.nan
+    return TrackingScore(tuple(aucs), p50)
 
 
 def _model_size_mb(factory: TrackerFactory, tracker: Any) -> float | None:

@@ -23,6 +23,7 @@ import numpy as np
 from ..data.fileio import atomic_write_text
 from ..data.sequence import Sequence
 from ..errors import DataError, EdgeTrackError
+from ..evaluation.runner import TrackingScore, track_sequences
 from ..geometry import to_network_input
 from ..spec import TrackerSpec
 from .calibration import SEARCH_INPUT, TEMPLATE_INPUT, CalibrationSet
@@ -36,18 +37,6 @@ TOLERANCES = {"fp32": 1e-4, "fp16": 1e-2, "int8": 0.5}
 PARITY_PAIRS = 8
 REPORT_NAME = "export.json"
 N_SYNTHETIC = 4
-
-
-@dataclass(frozen=True)
-class TrackingScore:
-    """Per-sequence success AUCs and the median ``update`` latency over every frame."""
-
-    aucs: tuple[float, ...]
-    update_ms_p50: float
-
-    @property
-    def auc(self) -> float:
-        return float(np.mean(self.aucs)) if self.aucs else math.nan
 
 
 @dataclass(frozen=True)
@@ -159,21 +148,6 @@ def tracker_factory(folder: Path, fmt: str, backend: str, host: Path) -> Callabl
         return hosted_tracker(host, open_runner(folder, fmt, backend))
 
     return make
-
-
-def track_sequences(make_tracker: Callable[[], object], sequences: tuple[Sequence, ...]) -> TrackingScore:
-    """One-pass evaluation: success AUC per sequence and the median update latency."""
-    from ..evaluation.metrics import score_sequence
-    from ..evaluation.runner import track_sequence
-
-    aucs, times = [], []
-    for seq in sequences:
-        record = track_sequence(make_tracker(), seq)
-        curves = score_sequence(record.boxes, seq.gt, seq.absent)
-        aucs.append(float(curves.success_auc))
-        times.append(record.update_ms[1:])
-    p50 = float(np.nanmedian(np.concatenate(times))) if times else math.nan
-    return TrackingScore(tuple(aucs), p50)
 
 
 # ----------------------------------------------------------------------------------------------- parity

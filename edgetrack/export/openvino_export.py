@@ -22,6 +22,7 @@ import numpy as np
 from .. import __version__
 from ..data.sequence import Sequence
 from ..errors import ModelError, missing_extra
+from ..runtime.backends.openvino_backend import compile_config
 from ..spec import METADATA_KEY, TrackerSpec
 from .calibration import CalibrationSet
 
@@ -53,8 +54,7 @@ class OpenVinoGraphs:
     def __init__(self, template, search, threads: int = 1) -> None:
         ov = _openvino()
         core = ov.Core()
-        config = {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY",
-                  "INFERENCE_PRECISION_HINT": "f32"}
+        config = compile_config(core, "CPU", threads, "f32")  # the openvino backend's own latency settings
         self.template = template if isinstance(template, ov.CompiledModel) else core.compile_model(
             str(template) if isinstance(template, (str, os.PathLike)) else template, "CPU", config)
         self.search = search if isinstance(search, ov.CompiledModel) else core.compile_model(

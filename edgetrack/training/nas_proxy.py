@@ -14,8 +14,6 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from ..data import open_dataset
 from ..data.fileio import atomic_write_text
 from .nas import Evaluation
@@ -51,18 +49,12 @@ def proxy_train_config(base, arch_file: Path, out: Path, proxy: ProxyConfig):
 
 def proxy_auc(checkpoint: Path, data: str, names: tuple[str, ...], max_frames: int) -> float:
     """Mean success AUC of the checkpoint (torch backend, one thread) over the named sequences."""
-    from ..evaluation.metrics import score_sequence
-    from ..evaluation.runner import track_sequence
+    from ..evaluation.runner import track_sequences
     from ..runtime import Tracker
 
     ds = open_dataset(data)
-    aucs = []
-    for name in names:
-        seq = ds[name].head(max_frames)
-        record = track_sequence(Tracker(checkpoint, backend="torch", threads=1), seq)
-        curves = score_sequence(record.boxes, seq.gt, seq.absent)
-        aucs.append(curves.success_auc if curves is not None else 0.0)
-    return float(np.mean(aucs))
+    seqs = tuple(ds[name].head(max_frames) for name in names)
+    return track_sequences(lambda: Tracker(checkpoint, backend="torch", threads=1), seqs).auc
 
 
 def make_evaluator(base, proxy: ProxyConfig, out: str | Path):

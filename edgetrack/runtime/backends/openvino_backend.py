@@ -48,7 +48,7 @@ def ir_precision(path: Path) -> str:
     return "f16" if "f16" in weight_precisions(path) else "f32"
 
 
-def _compile_config(core, device: str, threads: int, precision: str) -> dict:
+def compile_config(core, device: str, threads: int, precision: str) -> dict:
     """Latency settings, restricted to what the device supports (GPU plugins have no thread count)."""
     wanted = {"PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": "1", "INFERENCE_NUM_THREADS": str(threads)}
     plugin = device.split(".")[0]
@@ -107,7 +107,7 @@ class OpenVinoBackend:
         core = ov.Core()
         t_path, s_path = files.graph(fmt, "template"), files.graph(fmt, "search")
         self.precision = ir_precision(t_path)
-        self.config = _compile_config(core, self.device, threads, self.precision)
+        self.config = compile_config(core, self.device, threads, self.precision)
         self.template = _Graph(ov, core, t_path, self.device, self.config)
         self.search = _Graph(ov, core, s_path, self.device, self.config)
         self._x_name, self._zf_names = pair_search_inputs(files.root, self.template.outputs, self.search.inputs)

@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -21,6 +24,14 @@ def shared_path(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"needs {path} (the shared data folder beside the checkout is absent)")
     return path
+
+
+def run_python(code: str, timeout: float = 120) -> str:
+    """Run ``code`` (dedented) in a fresh interpreter, require exit status 0, return its stripped stdout."""
+    out = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
+                         timeout=timeout)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip()
 
 
 def tiny_spec(**overrides):

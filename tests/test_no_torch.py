@@ -1,11 +1,9 @@
 """The runtime must track without torch: block the import in a fresh interpreter and track a clip."""
-import subprocess
-import sys
-import textwrap
+from conftest import run_python
 
 
 def test_tracks_with_torch_blocked(tiny_onnx):
-    code = textwrap.dedent(f"""
+    code = f"""
         import sys
         sys.modules["torch"] = None  # any 'import torch' now raises ImportError
         import numpy as np
@@ -29,14 +27,12 @@ def test_tracks_with_torch_blocked(tiny_onnx):
         loaded = [m for m in sys.modules if m == "torch" or m.startswith("torch.")]
         assert sys.modules["torch"] is None and len(loaded) == 1, loaded
         print("ok")
-    """)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip().endswith("ok")
+    """
+    assert run_python(code).endswith("ok")
 
 
 def test_torch_backend_names_the_extra(tiny_checkpoint):
-    code = textwrap.dedent(f"""
+    code = f"""
         import sys
         sys.modules["torch"] = None
         from edgetrack import Tracker, BackendUnavailableError
@@ -45,14 +41,12 @@ def test_torch_backend_names_the_extra(tiny_checkpoint):
         except BackendUnavailableError as exc:
             assert "edgetrack[train]" in str(exc), exc
             print("ok")
-    """)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "ok"
+    """
+    assert run_python(code) == "ok"
 
 
 def test_openvino_backend_tracks_with_torch_blocked(tiny_openvino):
-    code = textwrap.dedent(f"""
+    code = f"""
         import sys
         sys.modules["torch"] = None
         import numpy as np
@@ -66,7 +60,5 @@ def test_openvino_backend_tracks_with_torch_blocked(tiny_openvino):
         loaded = [m for m in sys.modules if m == "torch" or m.startswith("torch.")]
         assert sys.modules["torch"] is None and len(loaded) == 1, loaded
         print("ok")
-    """)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip().endswith("ok")
+    """
+    assert run_python(code).endswith("ok")

@@ -1,12 +1,9 @@
 """OpenVINO IR folders: the spec read from the .xml with the standard library, folder checks, backend options."""
 import shutil
-import subprocess
-import sys
-import textwrap
 
 import numpy as np
 import pytest
-from conftest import save_openvino_ir
+from conftest import run_python, save_openvino_ir
 
 from edgetrack import Tracker
 from edgetrack.errors import InputError, ModelError, SpecError
@@ -33,7 +30,7 @@ def test_read_without_openvino_or_torch(tiny_openvino, tiny_onnx, tmp_path):
     both = _copy(tiny_openvino, tmp_path / "both", IR_FILES)
     for name in ("template.onnx", "search.onnx"):
         shutil.copy(tiny_onnx / name, both / name)
-    code = textwrap.dedent(f"""
+    code = f"""
         import sys
         sys.modules["torch"] = None
         sys.modules["openvino"] = None
@@ -46,10 +43,8 @@ def test_read_without_openvino_or_torch(tiny_openvino, tiny_onnx, tmp_path):
         except BackendUnavailableError as exc:
             assert "edgetrack[openvino]" in str(exc), exc
             print("ok")
-    """)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "ok"
+    """
+    assert run_python(code) == "ok"
 
 
 def test_auto_prefers_openvino(tiny_openvino, tiny_onnx, tmp_path):

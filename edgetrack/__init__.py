@@ -16,11 +16,11 @@ from .errors import (
                      SpecError,
                      StateError,
 )
-from .runtime import Tracker, TrackResult
+from .runtime import Tracker, TrackResult, list_models
 from .spec import TrackerSpec
 
 __version__ = "0.1.0"
 
 __all__ = ["BackendUnavailableError", "BoxError", "DataError", "EdgeTrackError", "FrameError", "InputError",
            "ModelError", "ModelNotFoundError", "SpecError", "StateError", "TrackResult", "Tracker", "TrackerSpec",
-           "__version__"]
+           "__version__", "list_models"]

@@ -62,13 +62,26 @@ def context_size(w: float, h: float, context_amount: float) -> float:
     return math.sqrt((w + pad) * (h + pad))
 
 
+def padding_colour(image: np.ndarray, max_pixels: int = 1 << 18) -> tuple[float, float, float]:
+    """Per-channel mean of ``image``, the colour pysot pads crops with.
+
+    Exact (pysot's whole-image mean) up to ``max_pixels`` pixels (every frame of 640 px or less); a larger
+    frame is averaged over every k-th row so the cost stays bounded (a row-strided view costs no copy).
+    """
+    ih, iw = image.shape[:2]
+    step = max(1, math.ceil(ih * iw / max_pixels))
+    return tuple(float(v) for v in cv2.mean(image[::step])[:3])
+
+
 def crop_square(image: np.ndarray, center: tuple[float, float], side: float, out_size: int,
                 fill: Sequence[float]) -> np.ndarray:
     """Crop a ``side x side`` square centred on ``center`` and resize it to ``out_size``; pad with ``fill``.
 
     Equivalent to pysot's ``get_subwindow`` (integer-aligned window ``floor(c - (side+1)/2 + 0.5)``, bilinear
     resize, constant padding). A window inside the image is cropped and resized; one that needs padding is cut
-    as a single affine warp, so large padded regions cost nothing extra.
+    as a single affine warp of the part of the image under the window, so large padded regions cost nothing
+    extra. Either way only the window is read: the cost does not grow with the frame, even for a
+    non-contiguous frame (e.g. ``rgb[..., ::-1]``), which OpenCV would otherwise copy whole.
     """
     side = max(1, int(round(side)))
     x0 = math.floor(center[0] - (side + 1) / 2 + 0.5)
@@ -77,12 +90,16 @@ def crop_square(image: np.ndarray, center: tuple[float, float], side: float, out
     if x0 >= 0 and y0 >= 0 and x0 + side <= iw and y0 + side <= ih:
         # window inside the image: exactly pysot's crop-then-resize, and 3-5x faster than the warp
         return cv2.resize(image[y0:y0 + side, x0:x0 + side], (out_size, out_size), interpolation=cv2.INTER_LINEAR)
+    fill_value = tuple(float(v) for v in fill)
+    # Bilinear samples fall within [x0 - 1, x0 + side]: cut that (clipped to the image) and warp only it.
+    rx0, ry0 = min(max(x0 - 1, 0), iw - 1), min(max(y0 - 1, 0), ih - 1)
+    rx1, ry1 = max(min(x0 + side + 1, iw), rx0 + 1), max(min(y0 + side + 1, ih), ry0 + 1)
     scale = side / out_size
     # dst pixel u maps to src x0 + (u + 0.5) * scale - 0.5, as cv2.resize does after cropping.
-    m = np.array([[scale, 0.0, x0 + 0.5 * scale - 0.5], [0.0, scale, y0 + 0.5 * scale - 0.5]])
-    fill_value = tuple(float(v) for v in fill)
-    return cv2.warpAffine(image, m, (out_size, out_size), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                          borderMode=cv2.BORDER_CONSTANT, borderValue=fill_value)
+    m = np.array([[scale, 0.0, x0 - rx0 + 0.5 * scale - 0.5], [0.0, scale, y0 - ry0 + 0.5 * scale - 0.5]])
+    return cv2.warpAffine(image[ry0:ry1, rx0:rx1], m, (out_size, out_size),
+                          flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_CONSTANT,
+                          borderValue=fill_value)
 
 
 def clip_state(cx: float, cy: float, w: float, h: float, image_shape: tuple[int, ...],
@@ -98,9 +115,14 @@ def clip_state(cx: float, cy: float, w: float, h: float, image_shape: tuple[int,
 
 def to_network_input(crops: np.ndarray, mean: Sequence[float], std: Sequence[float], swap_rb: bool) -> np.ndarray:
     """(N,H,W,3) uint8 crops -> (N,3,H,W) float32 normalised, channel order swapped if asked."""
-    arr = crops[..., ::-1] if swap_rb else crops
-    # Transpose the uint8 crops (a quarter of the bytes) and convert after: about 9x faster than the reverse.
-    out = np.ascontiguousarray(arr.transpose(0, 3, 1, 2)).astype(np.float32)
+    n, h, w = crops.shape[:3]
+    out = np.empty((n, 3, h, w), dtype=np.float32)
+    order = (2, 1, 0) if swap_rb else (0, 1, 2)
+    # Split each crop into planes and convert plane by plane: about 2x faster than transpose-then-astype.
+    for i in range(n):
+        planes = cv2.split(crops[i])
+        for c, src in enumerate(order):
+            out[i, c] = planes[src]
     if any(m != 0.0 for m in mean):
         out -= np.asarray(mean, dtype=np.float32).reshape(1, 3, 1, 1)
     if any(s != 1.0 for s in std):

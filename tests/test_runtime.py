@@ -116,6 +116,24 @@ def test_crop_matches_pad_then_resize_reference():
         assert np.abs(ours.astype(int) - ref.astype(int)).max() <= 1
 
 
+def test_crop_reads_only_the_window():
+    """A non-contiguous frame (an RGB view of a BGR frame) crops like its contiguous copy, windows inside, across
+    and beyond the border alike; the padding colour is pysot's whole-image mean up to 2**18 pixels."""
+    import cv2
+
+    from edgetrack.geometry import padding_colour
+
+    rng = np.random.default_rng(1)
+    bgr = rng.integers(0, 255, (90, 120, 3), dtype=np.uint8)
+    view, copy = bgr[..., ::-1], np.ascontiguousarray(bgr[..., ::-1])
+    for centre, side in [((60.0, 45.0), 40), ((3.0, 80.0), 70), ((118.0, 2.0), 300), ((-20.0, 50.0), 30)]:
+        assert np.array_equal(crop_square(view, centre, side, 31, (1, 2, 3)), crop_square(copy, centre, side, 31,
+                                                                                        (1, 2, 3)))
+    assert padding_colour(bgr) == tuple(cv2.mean(bgr)[:3])
+    big = rng.integers(0, 255, (720, 1280, 3), dtype=np.uint8)
+    assert np.allclose(padding_colour(big), cv2.mean(big)[:3], atol=1.0)
+
+
 def test_anchor_free_decoding_by_hand():
     points = pp.grid_points(2, 16)
     assert points.tolist() == [[-16, -16], [0, -16], [-16, 0], [0, 0]]

@@ -1,11 +1,11 @@
-"""``edgetrack``: track, demo, bench, import."""
+"""``edgetrack``: track, demo, bench, import, models."""
 from __future__ import annotations
 
 import argparse
 import sys
 
 from .. import __version__
-from . import bench, demo, import_cmd, track
+from . import bench, demo, import_cmd, models, track
 from .common import run_guarded
 
 
@@ -17,6 +17,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_parser(sub)
     bench.add_parser(sub)
     import_cmd.add_parser(sub)
+    models.add_parser(sub)
     return parser
 
 

@@ -3,6 +3,7 @@ the torch backend."""
 from __future__ import annotations
 
 from .model_files import ModelFiles, locate
+from .registry import list_models
 from .tracker import Tracker, TrackResult
 
-__all__ = ["ModelFiles", "TrackResult", "Tracker", "locate"]
+__all__ = ["ModelFiles", "TrackResult", "Tracker", "list_models", "locate"]

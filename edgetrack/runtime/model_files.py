@@ -8,20 +8,22 @@ holding one or more pairs of graphs:
 - ``tensorrt``: ``template.engine`` + ``search.engine``, the spec in a ``spec.json`` sidecar together with the
   build info (TensorRT version, GPU, compute capability, precision), since an engine has no metadata slot.
 
-Every graph in a folder must carry the same spec. ``None`` or ``"default"`` means the model bundled with edgetrack.
+Every graph in a folder must carry the same spec. ``None`` or ``"default"`` means the model bundled with edgetrack;
+other bundled models go by name (``"fast"``, ``"accurate"``: see ``registry``), after any existing path of that name.
 """
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..checkpoint import SUFFIX, read_spec
 from ..errors import ModelError, ModelNotFoundError, SpecError
 from ..spec import METADATA_KEY, TrackerSpec
+from .registry import DEFAULT_NAME, bundled_dir, is_model_name, resolve_name
 
-DEFAULT_DIR = Path(__file__).resolve().parent.parent / "assets" / "default"
+DEFAULT_DIR = bundled_dir(DEFAULT_NAME)
 SPEC_SIDECAR = "spec.json"
 _GRAPH_FILES = {
     "onnx": ("template.onnx", "search.onnx"),
@@ -36,6 +38,7 @@ class ModelFiles:
     root: Path
     formats: tuple[str, ...]
     spec: TrackerSpec
+    name: str = ""  # the bundled model's name when it was asked for by name
 
     def graph(self, fmt: str, which: str) -> Path:
         return self.root / _GRAPH_FILES[fmt][0 if which == "template" else 1]
@@ -148,18 +151,27 @@ def _folder_spec(root: Path, formats: tuple[str, ...]) -> TrackerSpec:
 
 
 def locate(model: str | os.PathLike | None) -> ModelFiles:
-    """Resolve a model argument to its files and spec; every failure is a ModelError saying what to do."""
-    if model is None or str(model) == "default":
+    """Resolve a model argument to its files and spec; every failure is a ModelError saying what to do.
+
+    Order: ``None``/``"default"`` -> the bundled default; an existing path; a bundled model name.
+    """
+    if model is None or str(model) == DEFAULT_NAME:
         root = default_model_dir()
         if not (root.is_dir() and _folder_formats(root)):
             raise ModelNotFoundError(
                 "no default model is bundled with this edgetrack build. Import a teacher and use it: "
                 "edgetrack import nanotrack nanotrackv2.pth --out nanotrack_v2.safetensors, then "
                 "Tracker('nanotrack_v2.safetensors') or export it with edgetrack-export.")
-        return locate(root)
+        return replace(_locate_path(root), name=DEFAULT_NAME)
     path = Path(model).expanduser()
     if not path.exists():
+        if is_model_name(str(model)):
+            return replace(_locate_path(resolve_name(str(model))), name=str(model))
         raise ModelNotFoundError(f"model not found: {path}")
+    return _locate_path(path)
+
+
+def _locate_path(path: Path) -> ModelFiles:
     if path.is_file() and path.suffix in _GRAPH_SUFFIXES:
         path = path.parent
     if path.is_file():

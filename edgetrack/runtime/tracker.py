@@ -1,11 +1,11 @@
 """The public tracker: one API over every backend. numpy + OpenCV only; all state lives here."""
 from __future__ import annotations
 
+import logging
 import os
 import time
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
 from ..errors import FrameError, InputError, StateError
@@ -16,6 +16,7 @@ from ..geometry import (
     context_size,
     crop_square,
     cxcywh_to_xywh,
+    padding_colour,
     to_network_input,
     xywh_to_cxcywh,
 )
@@ -24,6 +25,7 @@ from . import postprocess as pp
 from .backends import open_backend
 from .model_files import locate
 
+logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class TrackResult:
@@ -50,7 +52,9 @@ class _State:
 class Tracker:
     """Single-object Siamese tracker.
 
-    ``model`` is an edgetrack checkpoint, an exported folder, or ``None``/``"default"`` for the bundled default.
+    ``model`` is an edgetrack checkpoint, an exported folder, or the name of a bundled model: ``None``,
+    ``"default"`` or ``"fast"`` for the bundled default, ``"accurate"`` where bundled (``edgetrack.list_models()``;
+    an existing path of the same name wins over a name).
     ``backend`` is ``"auto"``, ``"onnxruntime"``, ``"torch"``, ``"openvino"`` or ``"tensorrt"``. ``auto`` takes
     TensorRT engines when the folder has them and TensorRT + a CUDA GPU answer, else an OpenVINO IR when
     openvino is installed, else the ONNX graphs on onnxruntime, else a checkpoint on torch. ``openvino`` and
@@ -58,6 +62,9 @@ class Tracker:
     ``device``: ``"cpu"``; ``"gpu"``, ``"GPU.1"`` or ``"npu"`` for OpenVINO; ``"cuda:N"`` for TensorRT (which
     uses GPU 0 when given ``"cpu"``), torch and onnxruntime's CUDA provider. ``threads`` sets the CPU threads.
     Frames are HxWx3 uint8 in ``input_order`` ("BGR", OpenCV's order, or "RGB").
+
+    Loading logs one INFO line (logger ``edgetrack.runtime.tracker``). The first inference can be slow (graph
+    compilation, allocation): call ``warmup()`` once after loading so the first ``init`` does not stall.
     """
 
     def __init__(self, model: str | os.PathLike | None = None, backend: str = "auto", threads: int = 1,
@@ -69,6 +76,7 @@ class Tracker:
         self.files = locate(model)
         self.spec: TrackerSpec = self.files.spec
         self.backend = open_backend(self.files, backend, threads=threads, device=device)
+        logger.info("loading %s with backend %s on %s", self.files.name or self.files.root, self.backend.name, device)
         self.input_order = input_order
         self._swap = input_order != self.spec.channel_order
         self._state: _State | None = None
@@ -94,6 +102,20 @@ class Tracker:
         else:
             self._points = pp.grid_points(spec.score_size, spec.stride)
 
+    def warmup(self) -> float:
+        """Run the template and search graphs once on dummy inputs (tracking state untouched); returns ms.
+
+        Not called automatically: call it after loading when the first ``init``/``update`` must not stall.
+        """
+        spec = self.spec
+        start = time.perf_counter()
+        z = np.zeros((1, 3, spec.exemplar_size, spec.exemplar_size), dtype=np.float32)
+        zfs = self.backend.run_template(z)
+        n = len(self._scales) if spec.family == "siamfc" else 1
+        x = np.zeros((n, 3, spec.instance_size, spec.instance_size), dtype=np.float32)
+        self.backend.run_search(x, [np.repeat(zf, n, axis=0) for zf in zfs])
+        return (time.perf_counter() - start) * 1000.0
+
     @property
     def initialized(self) -> bool:
         return self._state is not None
@@ -109,7 +131,7 @@ class Tracker:
         arr = check_box(box, frame.shape)
         start = time.perf_counter()
         cx, cy, w, h = xywh_to_cxcywh(arr)
-        fill = tuple(cv2.mean(frame)[:3])
+        fill = padding_colour(frame)
         s_z = round(context_size(w, h, self.spec.context_amount))
         z = crop_square(frame, (cx, cy), s_z, self.spec.exemplar_size, fill)
         zfs = self.backend.run_template(self._prep(z))

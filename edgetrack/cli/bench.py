@@ -2,6 +2,7 @@
 
     edgetrack bench                                   # default model on a generated synthetic set
     edgetrack bench path/to/DTB70 --peers kcf,nano --workers 2 --out runs/dtb70
+    edgetrack bench path/to/clips --split val         # a folder of videos (+ box files, MANIFEST.tsv)
 """
 from __future__ import annotations
 
@@ -28,6 +29,8 @@ def configure(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("data", metavar="DATA", nargs="?", default=None,
                         help="dataset folder (default: generate a small synthetic set under OUT)")
     parser.add_argument("--format", choices=FORMATS, default="auto", help="dataset layout (default: detect)")
+    parser.add_argument("--split", default=None,
+                        help="video folders with a MANIFEST.tsv: evaluate only the rows of this split (train, val)")
     parser.add_argument("--model", default="default",
                         help="edgetrack model file; 'default' = the bundled model, 'none' = peers only")
     parser.add_argument("--backend", default="auto", help="edgetrack runtime backend (default: auto)")
@@ -89,7 +92,7 @@ def _run(args: argparse.Namespace) -> int:
         return 2
     config = BenchConfig(
         out=Path(args.out), trackers=tuple(trackers), data=Path(args.data) if args.data else None,
-        format=args.format, attributes=Path(args.attributes) if args.attributes else None,
+        format=args.format, split=args.split, attributes=Path(args.attributes) if args.attributes else None,
         sequences=_csv(args.sequences), max_sequences=args.max_seqs, max_frames=args.max_frames,
         workers=args.workers, exclude_absent=args.exclude_absent, plots=not args.no_plots,
     )

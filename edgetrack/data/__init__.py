@@ -1,4 +1,5 @@
-"""Reading tracking datasets (DTB70, OTB, UAV123, GOT-10k, LaSOT, plain folders) and making synthetic ones.
+"""Reading tracking datasets (DTB70, OTB, UAV123, GOT-10k, LaSOT, plain folders, folders of video files) and
+making synthetic ones.
 
 Reading uses numpy and OpenCV only. Typical use::
 
@@ -23,13 +24,17 @@ from .readers import (
     read_otb,
 )
 from .sequence import Dataset, Sequence
+from .sources import source_of
 from .synthetic import EVENTS, make_sequence, synthetic_sequence, write_dataset
 from .uav123 import UAV123_RANGES, parse_config_seqs, read_uav123
+from .videofile import VIDEO_SUFFIXES, VideoFrames, probe_video
+from .videos import VideoSequence, read_manifest, read_video_pool, read_videos, training_sources
 
 __all__ = [
     "DTB70_ATTRIBUTES", "DTB70_CODES", "EVENTS", "FORMATS", "OTB_FRAME_RANGES", "UAV123_RANGES",
-    "Dataset", "Sequence", "detect_format", "format_boxes", "make_sequence", "open_dataset",
-    "parse_boxes", "parse_config_seqs", "read_attribute_dir", "read_boxes", "read_dtb70", "read_flags",
-    "read_folder", "read_got10k", "read_lasot", "read_otb", "read_uav123", "synthetic_sequence",
-    "write_boxes", "write_dataset",
+    "VIDEO_SUFFIXES", "Dataset", "Sequence", "VideoFrames", "VideoSequence", "detect_format", "format_boxes",
+    "make_sequence", "open_dataset", "parse_boxes", "parse_config_seqs", "probe_video", "read_attribute_dir",
+    "read_boxes", "read_dtb70", "read_flags", "read_folder", "read_got10k", "read_lasot", "read_manifest",
+    "read_otb", "read_uav123", "read_video_pool", "read_videos", "source_of", "synthetic_sequence",
+    "training_sources", "write_boxes", "write_dataset",
 ]

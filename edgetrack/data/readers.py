@@ -1,10 +1,12 @@
-"""Dataset readers: DTB70, OTB, a plain folder of sequences, GOT-10k, LaSOT (UAV123 in ``uav123.py``).
+"""Dataset readers: DTB70, OTB, a plain folder of sequences, GOT-10k, LaSOT (UAV123 in ``uav123.py``, a folder
+of video files in ``videos.py``).
 
 ``open_dataset(root, format="auto")`` picks the reader; each reader returns a :class:`Dataset`.
 """
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 from edgetrack.errors import DataError
@@ -13,8 +15,10 @@ from .attributes import DTB70_CODES, find_attribute_dir, read_attribute_dir
 from .gtfile import read_boxes, read_flags
 from .sequence import Dataset, Sequence, check_contiguous, list_frames
 from .uav123 import read_uav123
+from .videofile import is_video_file
+from .videos import read_videos
 
-FORMATS = ("auto", "dtb70", "otb", "uav123", "got10k", "lasot", "folder")
+FORMATS = ("auto", "dtb70", "otb", "uav123", "got10k", "lasot", "folder", "videos")
 
 #: OTB videos whose annotation covers only part of the frames: name -> (first, last) image, 1-based.
 OTB_FRAME_RANGES: dict[str, tuple[int, int]] = {
@@ -75,11 +79,7 @@ def _attach_attributes(seqs: list[Sequence], att_dir: Path | None) -> tuple[list
     if not flags:
         return seqs, ()
     codes = tuple(next(iter(flags.values())).keys())
-    out = [
-        Sequence(s.name, s.gt, s.frame_paths, None, s.absent, dict(flags[s.name]), s.gt_complete)
-        if s.name in flags else s
-        for s in seqs
-    ]
+    out = [replace(s, attributes=dict(flags[s.name])) if s.name in flags else s for s in seqs]
     return out, codes
 
 
@@ -214,10 +214,12 @@ def detect_format(root: str | os.PathLike) -> str:
         return "otb"
     if any((d / "img").is_dir() or (d / "groundtruth_rect.txt").is_file() for d in children):
         return "dtb70" if find_attribute_dir(root) is not None else "folder"
+    if any(is_video_file(p) for p in root.iterdir()):
+        return "videos"
     raise DataError(
         f"cannot tell the dataset format of {root}: expected <seq>/img + groundtruth_rect.txt (DTB70/OTB), "
         "anno/ + data_seq/ (UAV123), <seq>/groundtruth.txt + absence.label (GOT-10k) or "
-        "<class>/<class>-<n>/img (LaSOT)"
+        "<class>/<class>-<n>/img (LaSOT) or video files (clip.mp4 + clip.txt)"
     )
 
 
@@ -231,12 +233,17 @@ def open_dataset(
     *,
     attributes: str | os.PathLike | None = None,
     sequences: list[str] | None = None,
+    split: str | None = None,
 ) -> Dataset:
     """Open a dataset folder in any supported ``format`` (see ``FORMATS``), optionally keeping only
-    the named ``sequences``; ``attributes`` is a folder of per-sequence flag files (DTB70 layout)."""
+    the named ``sequences``; ``attributes`` is a folder of per-sequence flag files (DTB70 layout).
+    ``split`` (video folders with a ``MANIFEST.tsv`` only) keeps the manifest rows of that split."""
     if format not in FORMATS:
         raise DataError(f"unknown dataset format '{format}'; choose one of {', '.join(FORMATS)}")
     fmt = detect_format(root) if format == "auto" else format
+    if split is not None and fmt != "videos":
+        raise DataError(f"a split ('{split}') can be selected only in a video folder with a MANIFEST.tsv, "
+                        f"not in a '{fmt}' dataset ({root})")
     readers = {
         "dtb70": lambda: read_dtb70(root, attributes),
         "otb": lambda: read_otb(root, attributes),
@@ -244,9 +251,10 @@ def open_dataset(
         "uav123": lambda: read_uav123(root),
         "got10k": lambda: read_got10k(root),
         "lasot": lambda: read_lasot(root),
+        "videos": lambda: read_videos(root, split=split),
     }
     ds = readers[fmt]()
-    if attributes is not None and fmt in ("uav123", "got10k", "lasot"):
+    if attributes is not None and fmt in ("uav123", "got10k", "lasot", "videos"):
         seqs, codes = _attach_attributes(list(ds.sequences), Path(attributes))
         ds = Dataset(ds.name, tuple(seqs), ds.format, ds.root, codes)
     return ds.select(sequences) if sequences is not None else ds

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import os
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,7 +35,8 @@ class SyntheticSpec:
 
 @dataclass(frozen=True)
 class BenchConfig:
-    """Everything one benchmark run needs; ``data=None`` means a generated synthetic set."""
+    """Everything one benchmark run needs; ``data=None`` means a generated synthetic set. ``split`` selects
+    the rows of a video folder's ``MANIFEST.tsv`` (``"train"``, ``"val"``)."""
 
     out: Path
     trackers: tuple[TrackerFactory, ...]
@@ -48,6 +51,7 @@ class BenchConfig:
     plots: bool = True
     progress: bool = True
     synthetic: SyntheticSpec = field(default_factory=SyntheticSpec)
+    split: str | None = None
 
 
 @dataclass(frozen=True)
@@ -68,12 +72,28 @@ def load_dataset(config: BenchConfig) -> Dataset:
         root = write_dataset(Path(config.out) / "synthetic-data", s.n_sequences, s.seed, s.n_frames, s.size)
         ds = open_dataset(root, "dtb70")
     else:
-        ds = open_dataset(config.data, config.format, attributes=config.attributes)
+        ds = open_dataset(config.data, config.format, attributes=config.attributes, split=config.split)
     if config.sequences is not None or config.max_sequences is not None:
         ds = ds.select(config.sequences, config.max_sequences)
     if len(ds) == 0:
         raise DataError("no sequences selected")
     return ds
+
+
+def drop_unscorable(ds: Dataset, log: Callable[[str], None] | None = None) -> tuple[Dataset, dict[str, str]]:
+    """``ds`` without the sequences that say they cannot be scored (``unscored_reason``: video files without
+    full ground truth), and ``{name: reason}`` of those left out; one line per reason goes to stderr (or ``log``)."""
+    skipped = {s.name: r for s in ds if (r := getattr(s, "unscored_reason", None))}
+    log = log or (lambda msg: print(msg, file=sys.stderr))
+    for reason in dict.fromkeys(skipped.values()):
+        names = [n for n, r in skipped.items() if r == reason]
+        log(f"not scored, {reason}: {len(names)} sequence(s): {', '.join(names)}")
+    if len(skipped) == len(ds):
+        raise DataError(f"none of the {len(ds)} sequences of {ds.root or ds.name} has ground truth for every "
+                        "frame: nothing to score")
+    if not skipped:
+        return ds, {}
+    return ds.select([n for n in ds.names if n not in skipped]), skipped
 
 
 def _guard_results(results: Path, ds: Dataset) -> None:
@@ -93,7 +113,7 @@ def _guard_results(results: Path, ds: Dataset) -> None:
 
 def run_benchmark(config: BenchConfig) -> BenchResult:
     """Run (or resume) every tracker, then score, write the report and plots."""
-    ds = load_dataset(config)
+    ds, skipped = drop_unscorable(load_dataset(config))
     results = Path(config.out) / "results"
     _guard_results(results, ds)
     outcomes = run_ope(ds, list(config.trackers), results, workers=config.workers,
@@ -106,6 +126,7 @@ def run_benchmark(config: BenchConfig) -> BenchResult:
     names = [f.label for f in config.trackers]
     report = build_report(evaluated, results, names, EvalOptions(exclude_absent=config.exclude_absent), errors)
     report["max_frames"] = config.max_frames
+    report["not_scored"] = skipped
     paths = write_report(report, config.out, plots=config.plots)
     return BenchResult(report, paths, outcomes)
 

@@ -33,6 +33,10 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("supervised", help="the NOKD baseline: students on ground truth only")
     _common(s)
     s.add_argument("--students", default=None)
+    r = sub.add_parser("prune", help="choose a student cut from the teacher by measured one-thread latency")
+    _common(r)
+    r.add_argument("--latency-target", type=float, default=0.8, help="search-graph ms (ONNX Runtime, 1 thread)")
+    r.add_argument("--batches", type=int, default=8, help="batches of real crops (half for statistics)")
     a = sub.add_parser("search", help="reinforcement-learned search of the dull student's architecture")
     _common(a)
     a.add_argument("--episodes", type=int, default=16, help="candidates to sample (default 16)")
@@ -85,6 +89,33 @@ def run_search(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_prune(args: argparse.Namespace) -> int:
+    """Cut every candidate shape from the teacher, time it, measure its distance to the teacher; pick one."""
+    from pathlib import Path
+
+    from ..models.io import load_checkpoint
+    from . import distributed as ddp
+    from .config import load_config
+    from .loader import make_loader_factory
+    from .prune_search import run_choice
+    from .trainer import TrainConfig, normalise
+
+    cfg = load_config(TrainConfig, args.config, _overrides(args))
+    teacher = load_checkpoint(cfg.teacher).eval()
+    batches = make_loader_factory(cfg, ddp.DistInfo())(0)
+    crops = []
+    for _ in range(args.batches):
+        b = next(batches)
+        crops.append((normalise(b["template"], teacher.spec), normalise(b["search"], teacher.spec)))
+    out = Path(args.out or cfg.out)
+    result = run_choice(teacher, crops, args.latency_target, out)
+    print(json.dumps({k: result[k] for k in ("target_ms", "teacher_ms", "chosen")}, indent=1))
+    if result["chosen"] is None:
+        raise InputError(f"no candidate runs within {args.latency_target} ms; see {out / 'prune_choice.json'}")
+    print("train it with: edgetrack-train distill ... " + " ".join(f"--set {o}" for o in result["overrides"]))
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     try:
         import torch  # noqa: F401
@@ -92,6 +123,8 @@ def run(args: argparse.Namespace) -> int:
         raise missing_extra("torch", "train", "edgetrack-train") from exc
     if args.command == "search":
         return run_search(args)
+    if args.command == "prune":
+        return run_prune(args)
     from . import distributed as ddp
     from .config import load_config, to_dict
     from .loader import make_loader_factory

@@ -15,6 +15,8 @@ def _coerce(value: Any, annotation: Any, key: str) -> Any:
     """Convert a YAML/CLI value to the field's declared type (tuples from lists, numbers from strings)."""
     origin = typing.get_origin(annotation)
     if dataclasses.is_dataclass(annotation):
+        if isinstance(value, annotation):
+            return value
         if not isinstance(value, dict):
             raise InputError(f"config key '{key}' must be a mapping")
         return from_dict(annotation, value, prefix=f"{key}.")
@@ -44,8 +46,21 @@ def from_dict(cls: type, data: dict[str, Any], prefix: str = ""):
     unknown = sorted(set(data) - names)
     if unknown:
         raise InputError(f"unknown config keys {[prefix + k for k in unknown]}; known: {sorted(names)}")
-    kwargs = {k: _coerce(v, hints[k], prefix + k) for k, v in data.items()}
+    defaults = {f.name: f.default_factory() for f in dataclasses.fields(cls)
+                if f.default_factory is not dataclasses.MISSING and dataclasses.is_dataclass(hints[f.name])}
+    kwargs = {k: _coerce(_merged(defaults[k], v) if k in defaults else v, hints[k], prefix + k)
+              for k, v in data.items()}
     return cls(**kwargs)
+
+
+def _merged(default, value: Any) -> Any:
+    """A partial mapping for a nested dataclass field completes that field's own default (not the class's)."""
+    if not isinstance(value, dict):
+        return value
+    base = {f.name: getattr(default, f.name) for f in dataclasses.fields(default)}
+    for k, v in value.items():
+        base[k] = _merged(base[k], v) if k in base and dataclasses.is_dataclass(base[k]) else v
+    return base
 
 
 def to_dict(obj) -> dict[str, Any]:

@@ -34,7 +34,7 @@ def gather_sources(cfg, split: str = "") -> list:
             raise DataError(f"{video} is a validation video of split '{split}'; it cannot be trained on")
         sources.append(str(video))
     sources += [synthetic_sequence(1000 + i, n_frames=80) for i in range(cfg.synthetic)]
-    if not sources:
+    if not sources and not getattr(cfg, "pool", ()):
         raise DataError("no training data: give --data, --videos or --synthetic")
     return sources
 
@@ -56,12 +56,39 @@ class _Continuous(Dataset):
         return self.pairs[i]
 
 
+def pool_sources(cfg, teacher: str, held_out: set[str]) -> list:
+    """Every ``train`` row of each pool folder (``MANIFEST.tsv``): labelled videos as sequences, the others as
+    unlabeled videos (random-box pairs) plus, with ``pseudo_tracks``, the teacher's tracks on them."""
+    from ..data.videos import read_videos
+    from .pairs import VideoSource
+    from .pseudo import PseudoConfig, pseudo_tracks
+
+    sources, videos = [], []
+    for folder in cfg.pool:
+        for seq in read_videos(folder, split="train"):
+            if seq.name in held_out or Path(seq.path).name in held_out:
+                raise DataError(f"{seq.path} is a validation video of the split; it cannot be trained on")
+            if getattr(seq, "unscored_reason", None):
+                videos.append(VideoSource(seq.path))
+            else:
+                sources.append(seq)
+    sources += videos
+    if cfg.pseudo_tracks and videos:
+        sources += pseudo_tracks(teacher, videos, cfg.cache, PseudoConfig(tracks=cfg.pseudo_tracks,
+                                                                             min_score=cfg.pseudo_min_score))
+    return sources
+
+
 def make_loader_factory(cfg, dist) -> Callable[[int], Iterator[dict]]:
     """``factory(start_step)`` -> endless batches, continuing exactly where ``start_step`` left off."""
     from ..checkpoint import read_spec
 
     spec: TrackerSpec = read_spec(cfg.teacher)
-    sources = gather_sources(cfg.data, cfg.data.split)
+    held = load_split(cfg.data.split) if cfg.data.split else {}
+    held_out = set(held.get("val", [])) | set(held.get("unlabeled_val", []))
+    sources = gather_sources(cfg.data, cfg.data.split) if (cfg.data.data or cfg.data.videos
+                                                          or cfg.data.synthetic) else []
+    sources += pool_sources(cfg.data, cfg.teacher, held_out)
     pair_spec = PairSpec(exemplar_size=spec.exemplar_size, instance_size=spec.instance_size,
                          context_amount=spec.context_amount, seed=cfg.seed + 7919 * dist.rank)
     per_epoch = max(cfg.data.batch_size, cfg.data.samples_per_epoch // cfg.data.batch_size * cfg.data.batch_size)

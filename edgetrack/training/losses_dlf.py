@@ -57,3 +57,25 @@ def pairwise_feature_loss(student_feat: Tensor, teacher_feat: Tensor, pool: int 
         student_feat = F.adaptive_avg_pool2d(student_feat, pool)
         teacher_feat = F.adaptive_avg_pool2d(teacher_feat, pool)
     return F.mse_loss(pairwise_similarity(student_feat), pairwise_similarity(teacher_feat))
+
+
+def trunk_taps(backbone, x: Tensor, indices: Sequence[int]) -> tuple[Tensor, list[Tensor]]:
+    """Run a ``MobileNetV3Features`` trunk and keep the outputs of ``features[i]`` for ``i`` in ``indices``."""
+    wanted, taps = set(indices), {}
+    for i, layer in enumerate(backbone.features):
+        x = layer(x)
+        if i in wanted:
+            taps[i] = x
+    return x, [taps[i] for i in indices]
+
+
+def tap_feature_loss(student_taps: Sequence[Tensor], teacher_taps: Sequence[Tensor], eps: float = 1e-6) -> Tensor:
+    """Point-wise distillation at every corresponding trunk output (a pruned student keeps its teacher's block
+    output channels, so no adapter): ``mean((F_s - F_t)^2) / mean(F_t^2)`` per tap, averaged over taps."""
+    if len(student_taps) != len(teacher_taps) or not student_taps:
+        raise ValueError("one teacher tap per student tap, at least one")
+    total = student_taps[0].new_zeros(())
+    for s, t in zip(student_taps, teacher_taps):
+        t = t.detach()
+        total = total + F.mse_loss(s, t) / (t.pow(2).mean() + eps)
+    return total / len(student_taps)

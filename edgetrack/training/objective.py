@@ -8,9 +8,10 @@ from dataclasses import dataclass, field
 import torch
 
 from .losses import tracking_loss
-from .losses_kd import KDConfig, ks_total, total_student_loss, two_student_beta
+from .losses_dlf import pairwise_feature_loss, tap_feature_loss
+from .losses_kd import KDConfig, ks_total, teacher_soft_loss, total_student_loss, two_student_beta
 
-MODES = ("nokd", "tskd", "tsskd")
+MODES = ("nokd", "tskd", "tsskd", "mimic")
 
 
 @dataclass(frozen=True)
@@ -19,6 +20,8 @@ class ObjectiveConfig:
     use_ah: bool = True
     use_str: bool = True
     intelligent: int = 0  # index of the intelligent student (the others are dull)
+    feat_weight: float = 0.0  # DLF point-wise term at every matching trunk output (pruned students)
+    pair_weight: float = 0.0  # DLF pair-wise term on the search features (pruned students)
     kd: KDConfig = field(default_factory=KDConfig)
 
     def __post_init__(self) -> None:
@@ -36,9 +39,15 @@ def ground_truth_losses(family: str, outputs: list, targets: dict) -> list[dict[
 
 def step_losses(cfg: ObjectiveConfig, family: str, epoch: int, warmup: bool, targets: dict,
                 teacher_out, teacher_feats, outputs: list, feats: list) -> list[dict[str, torch.Tensor]]:
-    """Per-student loss terms (each dict has ``total``); the teacher's tensors are treated as constants."""
+    """Per-student loss terms (each dict has ``total``); the teacher's tensors are treated as constants.
+
+    ``mimic`` (the first stage for students cut from the teacher) uses the teacher's outputs and features only:
+    no ground truth, so every frame of every video is usable."""
+    if cfg.mode == "mimic":
+        terms = [dict(teacher_soft_loss(family, out, teacher_out, cfg.kd)) for out in outputs]
+        return add_feature_terms(cfg, terms, feats, teacher_feats)
     if cfg.mode == "nokd" or warmup or teacher_out is None:
-        return ground_truth_losses(family, outputs, targets)
+        return add_feature_terms(cfg, ground_truth_losses(family, outputs, targets), feats, teacher_feats)
     kd = cfg.kd if cfg.use_ah else dataclasses.replace(cfg.kd, lam=0.0)
     use_feats = cfg.use_str and teacher_feats is not None
     terms = [total_student_loss(family, out, teacher_out, targets, student_feats=f if use_feats else None,
@@ -53,6 +62,19 @@ def step_losses(cfg: ObjectiveConfig, family: str, epoch: int, warmup: bool, tar
         for t, k in zip(terms, ks):
             t["ks"] = k
             t["total"] = t["total"] + k
+    return add_feature_terms(cfg, terms, feats, teacher_feats)
+
+
+def add_feature_terms(cfg: ObjectiveConfig, terms: list[dict], feats: list, teacher_feats) -> list[dict]:
+    """DLF point-wise (every trunk tap) and pair-wise (search features) terms for students with taps."""
+    if not (cfg.feat_weight or cfg.pair_weight) or teacher_feats is None:
+        return terms
+    for t, f in zip(terms, feats):
+        if not f or "teacher_taps" not in f:
+            continue
+        t["feat"] = tap_feature_loss(list(f["z_taps"]) + list(f["x_taps"]), f["teacher_taps"])
+        t["pair"] = pairwise_feature_loss(f["xf"], teacher_feats["xf"])
+        t["total"] = t["total"] + cfg.feat_weight * t["feat"] + cfg.pair_weight * t["pair"]
     return terms
 
 

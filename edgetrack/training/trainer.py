@@ -15,14 +15,19 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..errors import DataError
 from ..models.base import SiameseNet
 from ..models.io import load_checkpoint, save_checkpoint
 from ..models.registry import build_model
 from . import distributed as ddp
 from .checkpointing import load_state, rng_state, save_state, set_rng_state
 from .logs import TrainLog
+from .losses_dlf import trunk_taps
 from .objective import ObjectiveConfig, log_values, step_losses
+from .prune import PruneConfig, feature_taps
 from .students import init_from_teacher, student_spec
+
+PRUNED = ("fast", "accurate")  # students cut from the teacher (edgetrack.training.prune)
 
 
 @dataclass(frozen=True)
@@ -45,6 +50,21 @@ class DataConfig:
     batch_size: int = 16
     workers: int = 1
     samples_per_epoch: int = 4096
+    pool: tuple[str, ...] = ()  # video folders with MANIFEST.tsv: every `train` row is used, `val` rows never
+    pseudo_tracks: int = 0      # teacher tracks per unlabeled pool video (0: random-box pairs only)
+    pseudo_min_score: float = 0.6  # a pseudo-track ends when the teacher's score stays below this
+    cache: str = "runs/cache"   # teacher pseudo-tracks, paid once
+
+
+@dataclass(frozen=True)
+class PruneSet:
+    """How the pruned students are cut from the teacher (students named ``fast`` and ``accurate``)."""
+
+    fast: PruneConfig = field(default_factory=lambda: PruneConfig(hidden=0.4, drop_blocks=(5,), tower=0.5,
+                                                                  tower_depth=2, name="fast"))
+    accurate: PruneConfig = field(default_factory=lambda: PruneConfig(hidden=0.6, tower=0.6, tower_depth=4,
+                                                                      name="accurate"))
+    calib_batches: int = 8
 
 
 @dataclass(frozen=True)
@@ -55,6 +75,9 @@ class TrainConfig:
     student_width: float = 0.5
     dull_arch: str = ""
     init_from_teacher: bool = True
+    init_run: str = ""  # start the students from this run's checkpoints (a previous stage)
+    prune: PruneSet = field(default_factory=PruneSet)
+    device: str = "cpu"  # "cuda" / "cuda:N": mixed precision there
     steps: int = 1000
     checkpoint_every: int = 100
     log_every: int = 10
@@ -69,12 +92,21 @@ class TrainConfig:
 class _Step(nn.Module):
     """Forward used for training (and what DDP wraps): head outputs plus features."""
 
-    def __init__(self, net: SiameseNet) -> None:
+    def __init__(self, net: SiameseNet, taps: list[int] | None = None) -> None:
         super().__init__()
-        self.net = net
+        self.net, self.taps = net, list(taps or [])
 
     def forward(self, z: torch.Tensor, x: torch.Tensor):
-        return self.net.forward_train(z, x)
+        if not self.taps:
+            return self.net.forward_train(z, x)
+        return forward_taps(self.net, z, x, self.taps)
+
+
+def forward_taps(net: SiameseNet, z: torch.Tensor, x: torch.Tensor, indices: list[int]):
+    """Head outputs and features plus the trunk outputs at ``indices`` (``z_taps``, ``x_taps``)."""
+    zf, z_taps = trunk_taps(net.backbone, z, indices)
+    xf, x_taps = trunk_taps(net.backbone, x, indices)
+    return net.ban_head(zf, xf), {"zf": zf, "xf": xf, "z_taps": z_taps, "x_taps": x_taps}
 
 
 def lr_at(step: int, cfg: OptimConfig, total: int) -> float:
@@ -93,11 +125,23 @@ def make_optimizer(params, cfg: OptimConfig) -> torch.optim.Optimizer:
     raise ValueError(f"unknown optimizer {cfg.name!r} (sgd or adamw)")
 
 
-def build_students(cfg: TrainConfig, teacher: SiameseNet) -> dict[str, SiameseNet]:
+def build_students(cfg: TrainConfig, teacher: SiameseNet, calib=None) -> dict[str, SiameseNet]:
+    """Every student of the run: from ``init_run`` checkpoints, cut from the teacher (``fast``/``accurate``)
+    or built by kind and initialised from teacher slices. ``calib()`` gives batches for the pruning stats."""
     import json
 
-    students = {}
+    students, stats = {}, None
     for name in cfg.students:
+        if cfg.init_run:
+            students[name] = load_checkpoint(Path(cfg.init_run) / f"student_{name}.safetensors")
+            continue
+        if name in PRUNED:
+            from .prune import measure
+            from .prune_build import prune_teacher
+
+            stats = stats or measure(teacher, calib())
+            students[name] = prune_teacher(teacher, getattr(cfg.prune, name), stats)
+            continue
         arch = None
         if name == "dull" and cfg.dull_arch:
             loaded = json.loads(Path(cfg.dull_arch).read_text())
@@ -116,8 +160,8 @@ def normalise(images: torch.Tensor, spec) -> torch.Tensor:
     """Float 0-255 BGR batches -> the network's input convention (channel order, mean, std) from the spec."""
     if spec.channel_order == "RGB":
         images = images.flip(1)
-    mean = torch.tensor(spec.mean, dtype=images.dtype).view(1, 3, 1, 1)
-    std = torch.tensor(spec.std, dtype=images.dtype).view(1, 3, 1, 1)
+    mean = torch.tensor(spec.mean, dtype=images.dtype, device=images.device).view(1, 3, 1, 1)
+    std = torch.tensor(spec.std, dtype=images.dtype, device=images.device).view(1, 3, 1, 1)
     return (images - mean) / std
 
 
@@ -130,14 +174,23 @@ class Trainer:
         self.out = Path(cfg.out)
         torch.manual_seed(cfg.seed + self.dist.rank)
         torch.set_num_threads(max(1, cfg.threads))
+        self.device = torch.device(cfg.device)
         self.teacher = load_checkpoint(cfg.teacher).eval()
         for p in self.teacher.parameters():
             p.requires_grad_(False)
-        self.students = build_students(cfg, self.teacher)
-        self.names = list(self.students)
-        self.steps = {n: ddp.wrap(_Step(m), self.dist) for n, m in self.students.items()}
-        self.optims = {n: make_optimizer(m.parameters(), cfg.optim) for n, m in self.students.items()}
         self.loader_factory = loader_factory
+        self.students = build_students(cfg, self.teacher, self._calibration)
+        self.names = list(self.students)
+        self.taps = {n: feature_taps(self.teacher.spec.arch, getattr(cfg.prune, n)) if n in PRUNED else []
+                     for n in self.names}
+        self.teacher.to(self.device)
+        for m in self.students.values():
+            m.to(self.device)
+        self.scaler = torch.amp.GradScaler(enabled=self.device.type == "cuda")
+        self.steps = {n: ddp.wrap(_Step(m, [s for s, _ in self.taps[n]]), self.dist)
+                      for n, m in self.students.items()}
+        self.teacher_taps = sorted({t for pairs in self.taps.values() for _, t in pairs})
+        self.optims = {n: make_optimizer(m.parameters(), cfg.optim) for n, m in self.students.items()}
         self.step = 0
         if cfg.resume:
             self._resume()
@@ -166,24 +219,51 @@ class Trainer:
             m.train()
         self.log.flush()
 
+    def _calibration(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Real crops for the pruning statistics: the first batches of the training stream."""
+        spec, batches = self.teacher.spec, self.loader_factory(0)
+        crops = []
+        try:
+            for _ in range(max(1, self.cfg.prune.calib_batches)):
+                b = next(batches)
+                crops.append((normalise(b["template"], spec), normalise(b["search"], spec)))
+        except DataError:  # a run shorter than the calibration: what there is
+            pass
+        return crops
+
+    def _forward(self, z: torch.Tensor, x: torch.Tensor):
+        with torch.no_grad():
+            if self.teacher_taps:
+                t_out, t_feats = forward_taps(self.teacher, z, x, self.teacher_taps)
+            else:
+                t_out, t_feats = self.teacher.forward_train(z, x)
+        outs, feats = zip(*(self.steps[n](z, x) for n in self.names))
+        for n, f in zip(self.names, feats):
+            if self.taps[n]:
+                where = [self.teacher_taps.index(t) for _, t in self.taps[n]]
+                f["teacher_taps"] = [t_feats["z_taps"][k] for k in where] + [t_feats["x_taps"][k] for k in where]
+        return t_out, t_feats, list(outs), list(feats)
+
     def train_step(self, batch: dict) -> dict[str, float]:
         cfg, spec = self.cfg, self.teacher.spec
         lr = lr_at(self.step, cfg.optim, cfg.steps)
+        batch = {k: v.to(self.device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
         z, x = normalise(batch["template"], spec), normalise(batch["search"], spec)
-        with torch.no_grad():
-            t_out, t_feats = self.teacher.forward_train(z, x)
-        outs, feats = zip(*(self.steps[n](z, x) for n in self.names))
-        epoch = self.step * cfg.data.batch_size // max(1, cfg.data.samples_per_epoch)
-        terms = step_losses(cfg.objective, spec.family, epoch, self.step < cfg.optim.warmup_steps, batch,
-                            t_out, t_feats, list(outs), list(feats))
+        with torch.autocast(self.device.type, enabled=self.device.type == "cuda"):
+            t_out, t_feats, outs, feats = self._forward(z, x)
+            epoch = self.step * cfg.data.batch_size // max(1, cfg.data.samples_per_epoch)
+            terms = step_losses(cfg.objective, spec.family, epoch, self.step < cfg.optim.warmup_steps, batch,
+                                t_out, t_feats, outs, feats)
         for opt in self.optims.values():
             for group in opt.param_groups:
                 group["lr"] = lr
             opt.zero_grad(set_to_none=True)
-        torch.stack([t["total"] for t in terms]).sum().backward()
+        self.scaler.scale(torch.stack([t["total"].float() for t in terms]).sum()).backward()
         for n, opt in self.optims.items():
+            self.scaler.unscale_(opt)
             nn.utils.clip_grad_norm_(self.students[n].parameters(), cfg.optim.grad_clip)
-            opt.step()
+            self.scaler.step(opt)
+        self.scaler.update()
         return {"lr": lr, **log_values(self.names, terms)}
 
     def run(self) -> dict[str, float]:

@@ -42,6 +42,10 @@ class DataError(EdgeTrackError, ValueError):
     """A dataset folder or ground-truth file that cannot be read as promised."""
 
 
+class UngatedModelWarning(UserWarning):
+    """An exported folder loaded without a passed accuracy gate (``allow_ungated=True``)."""
+
+
 def missing_extra(package: str, extra: str, what: str) -> BackendUnavailableError:
     """Build the error raised when an optional vendor library is absent."""
     return BackendUnavailableError(

@@ -3,12 +3,15 @@ turn a checkpoint into deployable folders, each checked by the accuracy gate.
 
 The flags are checked against the table of formats (:data:`edgetrack.export.formats.FORMATS`); every export
 writes a folder ``Tracker(folder)`` loads, and ``export.json`` with the gate's table. Exit status: 0 when every
-export passed the gate, 1 when one failed it (its files are kept and marked ``failed``), 2 on bad input.
+export passed the gate, 1 when one failed it (its files are kept and marked ``failed``; ``Tracker`` loads them
+only with ``allow_ungated=True``), 2 on bad input. A re-export replaces the previous one only once it is complete.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from pathlib import Path
 
 from ..cli.common import run_guarded
 from .formats import DEFAULT_MAX_DROP, FORMAT_CHOICES, FORMATS, MIN_CALIB_PAIRS, ExportArgs, ExportFormat
@@ -33,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
                         f"{DEFAULT_MAX_DROP}); given explicitly, OpenVINO INT8 uses NNCF's accuracy control")
     p.add_argument("--val-data", default=None, metavar="DIR",
                    help="sequences the gate tracks (default: the --data datasets, else the dev split's "
-                        "validation sequences in the shared data folder, else generated ones)")
+                        "validation sequences under $EDGETRACK_SHARED when that is set, else generated ones)")
     p.add_argument("--val-frames", type=int, default=None, help="track at most this many frames per sequence")
     p.add_argument("--workspace", type=float, default=2.0, help="TensorRT builder workspace in GB")
     p.add_argument("--device", type=int, default=0, help="CUDA device index for TensorRT")
@@ -75,7 +78,8 @@ def run(args: argparse.Namespace) -> int:
     request = validate_request(to_export_args(args), detect_platform())
     for note in request.notes:
         print(note, file=sys.stderr if note.startswith("warning") else sys.stdout)
-    result = run_export(request, progress=not args.no_progress)
+    shared = os.environ.get("EDGETRACK_SHARED")
+    result = run_export(request, progress=not args.no_progress, shared=Path(shared) if shared else None)
     _print_result(result)
     if result.failed:
         names = ", ".join(f"{r.label} ({r.message})" for r in result.failed)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -22,7 +23,7 @@ import numpy as np
 
 from ..data.fileio import atomic_write_text
 from ..data.sequence import Sequence
-from ..errors import DataError, EdgeTrackError
+from ..errors import DataError, EdgeTrackError, UngatedModelWarning
 from ..evaluation.runner import TrackingScore, track_sequences
 from ..geometry import to_network_input
 from ..spec import TrackerSpec
@@ -128,20 +129,25 @@ def open_runner(folder: Path, fmt: str, backend: str, threads: int = 1):
 
 def hosted_tracker(host: Path, runner):
     """A :class:`Tracker` whose graphs are ``runner``; ``host`` is any folder of the same spec (the FP32 ONNX)."""
-    from ..runtime.tracker import Tracker
-
-    tracker = Tracker(host, backend="onnxruntime", threads=1)
+    tracker = gate_tracker(host, "onnxruntime")
     tracker.backend = runner
     return tracker
 
 
-def tracker_factory(folder: Path, fmt: str, backend: str, host: Path) -> Callable[[], object]:
-    """Builds a one-thread tracker on an exported folder (see :func:`open_runner` for the fallback)."""
+def gate_tracker(folder: Path, backend: str):
+    """A one-thread :class:`Tracker` on a folder the gate is judging (so it has no passed ``export.json`` yet)."""
     from ..runtime.tracker import Tracker
 
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UngatedModelWarning)
+        return Tracker(folder, backend=backend, threads=1, allow_ungated=True)
+
+
+def tracker_factory(folder: Path, fmt: str, backend: str, host: Path) -> Callable[[], object]:
+    """Builds a one-thread tracker on an exported folder (see :func:`open_runner` for the fallback)."""
     def make():
         try:
-            return Tracker(folder, backend=backend, threads=1)
+            return gate_tracker(folder, backend)
         except EdgeTrackError:
             if fmt != "openvino":
                 raise

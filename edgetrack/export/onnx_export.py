@@ -84,19 +84,20 @@ def _export_graph(module: nn.Module, args: tuple, path: Path, inputs: list[str],
     axes = {name: {0: "batch"} for name in inputs + outputs} if dynamic_batch else None
     module.eval()  # the exporter restores the wrapper's mode afterwards, recursively: keep it eval
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+        # Only the exporter's notices about its own API (deprecations) are hidden; tracer warnings (a Python
+        # value frozen into the graph, a shape taken as constant) stay visible: they flag real export problems.
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+        warnings.filterwarnings("ignore", category=FutureWarning, module=r"torch\.onnx")
         torch.onnx.export(module, args, str(path), input_names=inputs, output_names=outputs,
                           dynamic_axes=axes, opset_version=opset, dynamo=False, do_constant_folding=True)
 
 
 def _parity(folder: Path, net: SiameseNet, z: torch.Tensor, x: torch.Tensor) -> dict[str, float]:
     """Per output: max |ONNX Runtime - torch| relative to the output's scale (max |torch|, at least 1)."""
-    import onnxruntime as ort
+    from ..runtime.backends.ort import create_session
 
-    opts = ort.SessionOptions()
-    opts.log_severity_level = 3
-    t_sess = ort.InferenceSession(str(folder / "template.onnx"), opts, providers=["CPUExecutionProvider"])
-    s_sess = ort.InferenceSession(str(folder / "search.onnx"), opts, providers=["CPUExecutionProvider"])
+    t_sess = create_session(folder / "template.onnx", threads=1)
+    s_sess = create_session(folder / "search.onnx", threads=1)
     with torch.no_grad():
         zfs = net.template(z)
         ref = net.search(x, *zfs)

@@ -22,7 +22,7 @@ import numpy as np
 from .. import __version__
 from ..data.sequence import Sequence
 from ..errors import ModelError, missing_extra
-from ..runtime.backends.openvino_backend import compile_config
+from ..runtime.backends.openvino_backend import compile_model
 from ..spec import METADATA_KEY, TrackerSpec
 from .calibration import CalibrationSet
 
@@ -53,12 +53,11 @@ class OpenVinoGraphs:
 
     def __init__(self, template, search, threads: int = 1) -> None:
         ov = _openvino()
-        core = ov.Core()
-        config = compile_config(core, "CPU", threads, "f32")  # the openvino backend's own latency settings
-        self.template = template if isinstance(template, ov.CompiledModel) else core.compile_model(
-            str(template) if isinstance(template, (str, os.PathLike)) else template, "CPU", config)
-        self.search = search if isinstance(search, ov.CompiledModel) else core.compile_model(
-            str(search) if isinstance(search, (str, os.PathLike)) else search, "CPU", config)
+        # compiled by the openvino backend, with its latency settings
+        self.template = template if isinstance(template, ov.CompiledModel) else compile_model(
+            Path(template) if isinstance(template, (str, os.PathLike)) else template, "cpu", threads)
+        self.search = search if isinstance(search, ov.CompiledModel) else compile_model(
+            Path(search) if isinstance(search, (str, os.PathLike)) else search, "cpu", threads)
         self._s_in = [p.get_any_name() for p in self.search.inputs]
 
     @classmethod
@@ -138,8 +137,7 @@ def _int8_models(models: dict, calib: CalibrationSet, control: AccuracyControl |
     template = _quantize(models["template"], feeds_t)
     if control is None:
         return {"template": template, "search": _quantize(models["search"], feeds_s)}
-    ov = _openvino()
-    compiled_t = ov.Core().compile_model(template, "CPU", {"INFERENCE_NUM_THREADS": 1})
+    compiled_t = compile_model(template, "cpu", threads=1)
     return {"template": template, "search": _quantize_search_ac(models["search"], compiled_t, feeds_s, control)}
 
 

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .. import __version__
-from ..evaluation.trackers import shared_dir
 from ..spec import TrackerSpec
 from .calibration import CalibrationConfig, CalibrationSet, build_calibration_set
 from .formats import ExportRequest, get_format
@@ -29,9 +28,7 @@ from .gate import (
     validation_sequences,
     write_report,
 )
-
-_GRAPH_FILES = ("template.onnx", "search.onnx", "template.xml", "template.bin", "search.xml", "search.bin",
-                "template.engine", "search.engine", "spec.json", REPORT_NAME)
+from .swap import staging_folder, swap_in
 
 
 @dataclass(frozen=True)
@@ -66,26 +63,19 @@ def target_folder(request: ExportRequest, fmt: str) -> Path:
     return request.out / f"{fmt}-{request.precision}" if request.nested else request.out
 
 
-def clear_folder(folder: Path) -> None:
-    """Remove graph files a previous export left in ``folder`` (only edgetrack's own file names)."""
-    for name in _GRAPH_FILES:
-        (folder / name).unlink(missing_ok=True)
-
-
 def calibration_for(request: ExportRequest, spec: TrackerSpec, ref_dir: Path, net,
                     progress: bool) -> CalibrationSet | None:
     """Calibration pairs from ``--data`` (None without data); template tensors from the FP32 ONNX template."""
     if not request.data:
         return None
-    import onnxruntime as ort
+    from ..runtime.backends.ort import create_session
+    from .gate import gate_tracker
 
-    from ..runtime.tracker import Tracker
-
-    sess = ort.InferenceSession(str(ref_dir / "template.onnx"), providers=["CPUExecutionProvider"])
+    sess = create_session(ref_dir / "template.onnx", threads=1)
     config = CalibrationConfig(n_pairs=request.calib_pairs, seed=request.seed, progress=progress)
     return build_calibration_set(spec, request.model, request.data, lambda z: sess.run(None, {"z": z}),
                                  tuple(net.template_names), config,
-                                 make_tracker=lambda: Tracker(ref_dir, backend="onnxruntime", threads=1))
+                                 make_tracker=lambda: gate_tracker(ref_dir, "onnxruntime"))
 
 
 def _accuracy_control(ctx: _Context):
@@ -172,30 +162,47 @@ def _meta(ctx: _Context, validation: str) -> dict:
 
 
 def run_export(request: ExportRequest, progress: bool = True, shared: Path | None = None) -> ExportResult:
-    """Export, gate and report every format of ``request``; raises on errors that stop the whole run."""
+    """Export, gate and report every format of ``request``; raises on errors that stop the whole run.
+
+    Everything is written and gated in a staging folder beside ``request.out`` and moved into place only when
+    complete (:mod:`edgetrack.export.swap`): a run killed half-way keeps the previous export. ``shared`` is
+    a shared data folder whose dev split's validation sequences the gate tracks when there is no ``--val-data``
+    or ``--data`` (None: generated sequences; never a folder guessed from the install location).
+    """
+    final = request.out
+    staging = staging_folder(final)
+    try:
+        staged = replace(request, out=staging)
+        rows, meta, reference, validation = _export_all(staged, progress, shared)
+        rows = tuple(replace(r, folder=str(final / Path(r.folder).relative_to(staging))) for r in rows)
+        for row in rows:
+            if request.nested:
+                write_report(staging / Path(row.folder).relative_to(final) / REPORT_NAME, [row], meta)
+        write_report(staging / REPORT_NAME, list(rows), {**meta, "notes": list(request.notes)})
+        subfolders = tuple(target_folder(request, fmt).name for fmt in request.formats) if request.nested else ()
+        swap_in(staging, final, subfolders)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return ExportResult(final, rows, reference, validation, request.notes)
+
+
+def _export_all(request: ExportRequest, progress: bool, shared: Path | None):
     from ..models.io import load_checkpoint
     from .onnx_export import export_onnx
 
     net = load_checkpoint(request.model)
-    for fmt in request.formats:
-        clear_folder(target_folder(request, fmt))
-    request.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="edgetrack-export-") as tmp:
         work = Path(tmp)
         ref_dir = _reference_dir(request, work)
         export_onnx(net, ref_dir, opset=request.opset, simplify=request.simplify,
                     dynamic_batch=request.dynamic_batch)
         calib = calibration_for(request, net.spec, ref_dir, net, progress)
-        seqs, validation = validation_sequences(request.val_data, request.data, request.val_frames,
-                                                shared_dir() if shared is None else shared, request.seed)
+        seqs, validation = validation_sequences(request.val_data, request.data, request.val_frames, shared,
+                                                request.seed)
         reference = track_sequences(tracker_factory(ref_dir, "onnx", "onnxruntime", ref_dir), seqs)
         z, x = parity_inputs(net.spec, calib, seed=request.seed)
         settings = GateSettings(request.max_drop, seqs, reference, z, x)
         ctx = _Context(request, net, net.spec, ref_dir, work, calib, settings)
         rows = tuple(_one(ctx, fmt) for fmt in request.formats)
         meta = _meta(ctx, validation)
-    for row in rows:
-        if request.nested:
-            write_report(Path(row.folder) / REPORT_NAME, [row], meta)
-    write_report(request.out / REPORT_NAME, list(rows), {**meta, "notes": list(request.notes)})
-    return ExportResult(request.out, rows, reference, validation, request.notes)
+    return rows, meta, reference, validation

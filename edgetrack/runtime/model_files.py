@@ -15,16 +15,18 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..checkpoint import SUFFIX, read_spec
-from ..errors import ModelError, ModelNotFoundError, SpecError
+from ..errors import ModelError, ModelNotFoundError, SpecError, UngatedModelWarning
 from ..spec import METADATA_KEY, TrackerSpec
-from .registry import DEFAULT_NAME, bundled_dir, is_model_name, resolve_name
+from .registry import ASSETS_DIR, DEFAULT_NAME, bundled_dir, is_model_name, resolve_name
 
 DEFAULT_DIR = bundled_dir(DEFAULT_NAME)
 SPEC_SIDECAR = "spec.json"
+GATE_REPORT = "export.json"  # written by edgetrack-export's accuracy gate
 _GRAPH_FILES = {
     "onnx": ("template.onnx", "search.onnx"),
     "openvino": ("template.xml", "search.xml"),
@@ -185,3 +187,36 @@ def _locate_path(path: Path) -> ModelFiles:
             return ModelFiles(ckpts[0], ("checkpoint",), read_spec(ckpts[0]))
         raise ModelError(f"{path} holds no model: expected template/search graphs or one {SUFFIX} checkpoint")
     return ModelFiles(path, formats, _folder_spec(path, formats))
+
+
+def gate_status(root: str | os.PathLike) -> tuple[str, str]:
+    """(status, why) of an exported folder's accuracy gate: ``"ok"``, ``"failed"`` or ``"missing"``."""
+    path = Path(root) / GATE_REPORT
+    if not path.is_file():
+        return "missing", f"{root} has no {GATE_REPORT}: it did not come out of edgetrack-export's accuracy gate"
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        return "failed", f"{path} cannot be read ({exc})"
+    status = data.get("status") if isinstance(data, dict) else None
+    if status == "ok":
+        return "ok", ""
+    rows = data.get("rows", []) if isinstance(data, dict) else []
+    why = "; ".join(str(r.get("message")) for r in rows if isinstance(r, dict) and r.get("message"))
+    return "failed", f"{path} says the accuracy gate {status or 'did not pass'}{': ' + why if why else ''}"
+
+
+def check_gate(files: ModelFiles, allow_ungated: bool = False) -> None:
+    """An exported folder loads only when its accuracy gate passed, unless ``allow_ungated`` (then it warns).
+
+    Checkpoints (no export) and the models bundled with edgetrack are not gated.
+    """
+    if files.formats == ("checkpoint",) or files.name or ASSETS_DIR in Path(files.root).resolve().parents:
+        return
+    status, why = gate_status(files.root)
+    if status == "ok":
+        return
+    if not allow_ungated:
+        raise ModelError(f"{why}. Export it with edgetrack-export (which checks accuracy), or load it anyway "
+                         "with Tracker(..., allow_ungated=True) (command line: --allow-ungated)")
+    warnings.warn(f"{why}; loading it anyway (allow_ungated=True)", UngatedModelWarning, stacklevel=3)

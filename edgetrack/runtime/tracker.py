@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,9 +25,29 @@ from ..geometry import (
 from ..spec import TrackerSpec
 from . import postprocess as pp
 from .backends import open_backend
-from .model_files import locate
+from .checks import check_graphs, require_finite
+from .model_files import check_gate, locate
 
 logger = logging.getLogger(__name__)
+
+
+def available_cpus() -> int:
+    """CPUs this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def check_threads(threads: object) -> int:
+    """``threads`` as a positive int capped at the CPUs available (``True`` and ``2.0`` are errors)."""
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise InputError(f"threads must be a positive integer, got {threads!r}")
+    cpus = available_cpus()
+    if threads > cpus:
+        logger.warning("threads=%d capped at the %d CPU(s) available", threads, cpus)
+    return min(threads, cpus)
+
 
 @dataclass(frozen=True)
 class TrackResult:
@@ -63,29 +85,57 @@ class Tracker:
     uses GPU 0 when given ``"cpu"``), torch and onnxruntime's CUDA provider. ``threads`` sets the CPU threads.
     Frames are HxWx3 uint8 in ``input_order`` ("BGR", OpenCV's order, or "RGB").
 
+    A device the backend cannot use is an error, never a silent fallback to the CPU; ``repr`` shows the
+    device (for onnxruntime, the execution provider) actually in use. ``threads`` is capped at the CPUs available.
+
+    An exported folder loads only when ``edgetrack-export``'s accuracy gate passed it (its ``export.json`` says
+    ``"status": "ok"``); ``allow_ungated=True`` loads one without (e.g. straight from ``export_onnx``) or with a
+    failed gate, with a warning. Checkpoints and bundled models need no gate.
+
+    At load both graphs run once on zeros and their output sizes are checked against the spec.
     Loading logs one INFO line (logger ``edgetrack.runtime.tracker``). The first inference can be slow (graph
     compilation, allocation): call ``warmup()`` once after loading so the first ``init`` does not stall.
+
+    One ``Tracker`` serves one thread at a time: a call while another thread is inside ``init``/``update``
+    raises :class:`StateError` (the state would be mixed up). Use one tracker per thread.
     """
 
     def __init__(self, model: str | os.PathLike | None = None, backend: str = "auto", threads: int = 1,
-                 input_order: str = "BGR", device: str = "cpu") -> None:
+                 input_order: str = "BGR", device: str = "cpu", allow_ungated: bool = False) -> None:
         if input_order not in ("BGR", "RGB"):
             raise InputError(f"input_order must be 'BGR' or 'RGB', got {input_order!r}")
-        if not isinstance(threads, int) or threads < 1:
-            raise InputError(f"threads must be a positive integer, got {threads!r}")
+        threads = check_threads(threads)
+        if not isinstance(device, str) or not device.strip():
+            raise InputError(f"device must be a non-empty string such as 'cpu' or 'cuda:0', got {device!r}")
+        self._busy = threading.Lock()
         self.files = locate(model)
+        check_gate(self.files, allow_ungated)
         self.spec: TrackerSpec = self.files.spec
         self.backend = open_backend(self.files, backend, threads=threads, device=device)
-        logger.info("loading %s with backend %s on %s", self.files.name or self.files.root, self.backend.name, device)
+        self.device = str(getattr(self.backend, "device", device))
+        logger.info("loading %s with backend %s on %s", self.files.name or self.files.root, self.backend.name,
+                    self.device)
         self.input_order = input_order
         self._swap = input_order != self.spec.channel_order
         self._state: _State | None = None
         self.init_ms = float("nan")
         self._setup_decoding()
+        check_graphs(self.backend, self.spec, self.files.root,
+                     len(self._scales) if self.spec.family == "siamfc" else 1)
 
     def __repr__(self) -> str:
         return (f"Tracker(model={str(self.files.root)!r}, family={self.spec.family!r}, "
-                f"backend={self.backend.name!r})")
+                f"backend={self.backend.name!r}, device={self.device!r})")
+
+    @contextmanager
+    def _exclusive(self):
+        if not self._busy.acquire(blocking=False):
+            raise StateError("this Tracker is already running init()/update() in another thread; one Tracker "
+                             "serves one thread at a time: create one Tracker per thread")
+        try:
+            yield
+        finally:
+            self._busy.release()
 
     def _setup_decoding(self) -> None:
         spec = self.spec
@@ -108,13 +158,14 @@ class Tracker:
         Not called automatically: call it after loading when the first ``init``/``update`` must not stall.
         """
         spec = self.spec
-        start = time.perf_counter()
-        z = np.zeros((1, 3, spec.exemplar_size, spec.exemplar_size), dtype=np.float32)
-        zfs = self.backend.run_template(z)
-        n = len(self._scales) if spec.family == "siamfc" else 1
-        x = np.zeros((n, 3, spec.instance_size, spec.instance_size), dtype=np.float32)
-        self.backend.run_search(x, [np.repeat(zf, n, axis=0) for zf in zfs])
-        return (time.perf_counter() - start) * 1000.0
+        with self._exclusive():
+            start = time.perf_counter()
+            z = np.zeros((1, 3, spec.exemplar_size, spec.exemplar_size), dtype=np.float32)
+            zfs = self.backend.run_template(z)
+            n = len(self._scales) if spec.family == "siamfc" else 1
+            x = np.zeros((n, 3, spec.instance_size, spec.instance_size), dtype=np.float32)
+            self.backend.run_search(x, [np.repeat(zf, n, axis=0) for zf in zfs])
+            return (time.perf_counter() - start) * 1000.0
 
     @property
     def initialized(self) -> bool:
@@ -129,17 +180,26 @@ class Tracker:
         """Start tracking the object in ``box`` = (x, y, w, h) on ``frame``."""
         frame = check_frame(frame)
         arr = check_box(box, frame.shape)
+        with self._exclusive():
+            self._init(frame, arr)
+
+    def _init(self, frame: np.ndarray, arr: np.ndarray) -> None:
         start = time.perf_counter()
         cx, cy, w, h = xywh_to_cxcywh(arr)
         fill = padding_colour(frame)
         s_z = round(context_size(w, h, self.spec.context_amount))
         z = crop_square(frame, (cx, cy), s_z, self.spec.exemplar_size, fill)
         zfs = self.backend.run_template(self._prep(z))
+        require_finite(zfs, "template", self.files.root)
         self._state = _State(float(cx), float(cy), float(w), float(h), fill, list(zfs), frame.shape[:2])
         self.init_ms = (time.perf_counter() - start) * 1000.0
 
     def update(self, frame: np.ndarray) -> TrackResult:
         """Locate the object in the next frame."""
+        with self._exclusive():
+            return self._update(frame)
+
+    def _update(self, frame: np.ndarray) -> TrackResult:
         if self._state is None:
             raise StateError("update() called before init(); call init(frame, box) first")
         frame = check_frame(frame)
@@ -163,6 +223,7 @@ class Tracker:
         s_x = s_z * spec.instance_size / spec.exemplar_size
         x = crop_square(frame, (st.cx, st.cy), round(s_x), spec.instance_size, st.fill)
         cls, reg = self.backend.run_search(self._prep(x), st.zfs)[:2]
+        require_finite((cls, reg), "search", self.files.root)
         if spec.family == "siamrpn":
             cands = pp.decode_anchor_based(cls[0], reg[0], self._anchors, spec.score_activation)
         else:
@@ -181,6 +242,7 @@ class Tracker:
                           for f in self._scales])
         zfs = [np.repeat(zf, len(self._scales), axis=0) for zf in st.zfs]
         response = self.backend.run_search(self._prep(crops), zfs)[0]
+        require_finite((response,), "search", self.files.root)
         choice = pp.choose_siamfc(response, spec, self._window)
         factor = self._scales[choice.scale_index]
         dx, dy = choice.displacement * x_sz * factor / spec.instance_size

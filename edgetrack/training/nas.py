@@ -113,24 +113,23 @@ def search(evaluate: Callable[[dict], Evaluation], out_dir: str | Path, cfg: NAS
 
 
 def onnx_latency_ms(spec, runs: int = 100, warmup: int = 10) -> float:
-    """Median single-thread ONNX Runtime latency (ms) of a spec's search graph with random weights."""
+    """Median single-thread ONNX Runtime latency (ms) of a spec's search graph with random weights, on sessions
+    built by the runtime backend (:func:`edgetrack.runtime.backends.ort.create_session`), so a shape is timed
+    with the settings it will track with."""
     import tempfile
     import time
 
-    import onnxruntime as ort
     import torch
 
     from ..export.onnx_export import export_onnx
     from ..models import build_model
+    from ..runtime.backends.ort import create_session
 
     with tempfile.TemporaryDirectory() as tmp:
         torch.manual_seed(0)
         export_onnx(build_model(spec).eval(), tmp, simplify=False)
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = 1
-        opts.inter_op_num_threads = 1
-        tmpl = ort.InferenceSession(f"{tmp}/template.onnx", opts, providers=["CPUExecutionProvider"])
-        sess = ort.InferenceSession(f"{tmp}/search.onnx", opts, providers=["CPUExecutionProvider"])
+        tmpl = create_session(f"{tmp}/template.onnx", threads=1)
+        sess = create_session(f"{tmp}/search.onnx", threads=1)
         rng = np.random.default_rng(0)
         z = rng.uniform(0, 255, (1, 3, spec.exemplar_size, spec.exemplar_size)).astype(np.float32)
         x = rng.uniform(0, 255, (1, 3, spec.instance_size, spec.instance_size)).astype(np.float32)

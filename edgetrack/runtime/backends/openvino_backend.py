@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ...errors import InputError, ModelError, missing_extra
+from ...errors import BackendUnavailableError, InputError, ModelError, missing_extra
 from .._ov_meta import read_rt_info, weight_precisions
 from ..model_files import ModelFiles
 from .base import pair_search_inputs
@@ -34,6 +34,17 @@ def ov_device_name(device: str) -> str:
         raise InputError(f"device {device!r} is not an OpenVINO device; use 'cpu', 'gpu', 'gpu:N' or 'npu'")
     name = match.group(1).upper()
     return f"{name}.{match.group(2)}" if match.group(2) else name
+
+
+def check_device_present(core, device: str) -> None:
+    """BackendUnavailableError when OpenVINO has no such device here (no silent fallback to another one)."""
+    if device.split(".")[0] in ("AUTO", "MULTI", "HETERO"):
+        return
+    present = list(core.available_devices)
+    plugin = device.split(".")[0]
+    if not any(d == device or (d.split(".")[0] == plugin and "." not in device) for d in present):
+        raise BackendUnavailableError(f"OpenVINO has no device {device!r} on this machine (it sees "
+                                      f"{', '.join(present) or 'none'})")
 
 
 def ir_precision(path: Path) -> str:
@@ -60,6 +71,17 @@ def compile_config(core, device: str, threads: int, precision: str) -> dict:
         caps = set(core.get_property(plugin, "OPTIMIZATION_CAPABILITIES")) if plugin == "CPU" else {"FP16"}
         wanted["INFERENCE_PRECISION_HINT"] = precision if precision == "f32" or "FP16" in caps else "f32"
     return {k: v for k, v in wanted.items() if k in supported}
+
+
+def compile_model(model, device: str = "cpu", threads: int = 1, precision: str = "f32"):
+    """An OpenVINO model (path or in-memory) compiled with the backend's latency settings: the one place
+    outside the backend (the exporter, the accuracy gate) gets a compiled model from."""
+    ov = _import_openvino()
+    core = ov.Core()
+    name = ov_device_name(device)
+    check_device_present(core, name)
+    source = str(model) if isinstance(model, (str, Path)) else model
+    return core.compile_model(source, name, compile_config(core, name, threads, precision))
 
 
 class _Graph:
@@ -105,6 +127,7 @@ class OpenVinoBackend:
         self.format = fmt
         self.device = ov_device_name(device)
         core = ov.Core()
+        check_device_present(core, self.device)
         t_path, s_path = files.graph(fmt, "template"), files.graph(fmt, "search")
         self.precision = ir_precision(t_path)
         self.config = compile_config(core, self.device, threads, self.precision)

@@ -210,7 +210,9 @@ class TensorRTBackend:
 
     def __init__(self, files: ModelFiles, threads: int = 1, device: str = "cpu") -> None:
         trt = import_tensorrt()
-        self.cuda = open_cuda(parse_cuda_device(device))
+        index = parse_cuda_device(device)
+        self.device = f"cuda:{index}"
+        self.cuda = open_cuda(index)
         self.target = current_target(trt, self.cuda)
         self.folder = engine_folder(trt, files, self.target)
         self.template = _Engine(trt, self.cuda, self.folder / "template.engine")

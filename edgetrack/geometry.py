@@ -13,6 +13,9 @@ import numpy as np
 
 from .errors import BoxError, FrameError
 
+#: Largest coordinate or size a box may have, in pixels (far beyond any frame; keeps crop sizes integral).
+MAX_BOX_VALUE = 1e6
+
 
 def check_frame(frame: object, *, name: str = "frame") -> np.ndarray:
     """Return ``frame`` if it is a non-empty HxWx3 uint8 array, else raise FrameError saying what is wrong."""
@@ -37,6 +40,9 @@ def check_box(box: Sequence[float], image_shape: tuple[int, ...] | None = None) 
         raise BoxError(f"box must be four numbers (x, y, w, h), got {arr.size} values")
     if not np.all(np.isfinite(arr)):
         raise BoxError(f"box has non-finite values: {arr.tolist()}")
+    if np.any(np.abs(arr) > MAX_BOX_VALUE):
+        raise BoxError(f"box {arr.tolist()} has values beyond {MAX_BOX_VALUE:g} pixels; boxes are (x, y, w, h) "
+                       "in pixels of the frame")
     x, y, w, h = arr
     if w <= 0 or h <= 0:
         raise BoxError(f"box must have positive width and height, got w={w:g}, h={h:g}")

@@ -34,6 +34,15 @@ def run_python(code: str, timeout: float = 120) -> str:
     return out.stdout.strip()
 
 
+def mark_gated(folder: Path) -> Path:
+    """Write the ``export.json`` edgetrack-export's accuracy gate leaves on a passed export, so ``Tracker`` loads
+    a fixture folder made straight from ``export_onnx`` (the gate itself is tested in test_export_pipeline)."""
+    import json
+
+    (Path(folder) / "export.json").write_text(json.dumps({"status": "ok", "rows": [], "note": "test fixture"}))
+    return Path(folder)
+
+
 def tiny_spec(**overrides):
     from edgetrack.presets import nanotrack_spec
 
@@ -59,7 +68,7 @@ def tiny_onnx(tiny_checkpoint, tmp_path_factory) -> Path:
 
     out = tmp_path_factory.mktemp("tiny_onnx") / "tiny_onnx"
     export_onnx(load_checkpoint(tiny_checkpoint), out)
-    return out
+    return mark_gated(out)
 
 
 @pytest.fixture(scope="session")
@@ -81,7 +90,7 @@ def save_openvino_ir(onnx_dir: Path, out: Path, spec_json: str, compress_to_fp16
         model = ov.convert_model(str(onnx_dir / f"{graph}.onnx"))
         model.set_rt_info(spec_json, METADATA_KEY)
         ov.save_model(model, str(out / f"{graph}.xml"), compress_to_fp16=compress_to_fp16)
-    return out
+    return mark_gated(out)
 
 
 @pytest.fixture(scope="session")

@@ -6,6 +6,7 @@ from edgetrack import Tracker
 from edgetrack.errors import BoxError, FrameError, InputError, ModelError, ModelNotFoundError, StateError
 from edgetrack.geometry import crop_square
 from edgetrack.runtime import postprocess as pp
+from conftest import mark_gated
 
 
 def _track(tracker, frames, box):
@@ -89,14 +90,20 @@ def test_model_errors(tmp_path, tiny_onnx):
         Tracker(tiny_onnx, threads=0)
 
 
-def test_default_model_message_or_runs():
-    from edgetrack.runtime.model_files import default_model_dir
+def test_default_model_is_bundled_and_tracks():
+    tracker = Tracker()
+    assert tracker.spec.family == "nanotrack"
+    frame = np.zeros((120, 160, 3), np.uint8)
+    tracker.init(frame, (40, 40, 30, 30))
+    assert np.isfinite(tracker.update(frame).box).all()
 
-    if (default_model_dir() / "template.onnx").exists():
-        assert Tracker().spec.family == "nanotrack"
-    else:
-        with pytest.raises(ModelNotFoundError, match="edgetrack import nanotrack"):
-            Tracker()
+
+def test_missing_default_model_says_what_to_do(tmp_path, monkeypatch):
+    from edgetrack.runtime import model_files
+
+    monkeypatch.setattr(model_files, "DEFAULT_DIR", tmp_path / "absent")
+    with pytest.raises(ModelNotFoundError, match="edgetrack import nanotrack"):
+        Tracker()
 
 
 def test_crop_matches_pad_then_resize_reference():
@@ -175,7 +182,7 @@ def test_other_families_track_the_same_on_both_backends(family, tmp_path, clip):
     torch.manual_seed(0)
     net = build_model(spec).eval()
     ckpt = save_checkpoint(net, tmp_path / "m.safetensors")
-    export_onnx(net, tmp_path / "onnx")
+    mark_gated(export_onnx(net, tmp_path / "onnx").folder)
     frames, gt = clip
     ref = _track(Tracker(ckpt, backend="torch"), frames[:5], gt[0])
     got = _track(Tracker(tmp_path / "onnx"), frames[:5], gt[0])

@@ -30,6 +30,7 @@ def staging_folder(final: Path) -> Path:
 def _swap_dir(new: Path, final: Path) -> None:
     """Put folder ``new`` at ``final``: the old one is renamed aside, then removed."""
     old = None
+    final.parent.mkdir(parents=True, exist_ok=True)
     if final.exists():
         old = final.with_name(f".{final.name}.old-{os.getpid()}")
         shutil.rmtree(old, ignore_errors=True)
@@ -52,8 +53,9 @@ def _swap_files(new: Path, final: Path) -> None:
 
 def swap_in(staging: Path, final: Path, subfolders: tuple[str, ...]) -> None:
     """Move a finished export from ``staging`` to ``final``: ``subfolders`` (nested exports) as whole folders,
-    the files at the top level one by one."""
+    the files at the top level one by one; then remove ``staging``."""
     for name in subfolders:
         if (staging / name).is_dir():
             _swap_dir(staging / name, final / name)
     _swap_files(staging, final)
+    shutil.rmtree(staging, ignore_errors=True)

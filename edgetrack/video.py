@@ -1,7 +1,15 @@
-"""Reading frame sources (video file, image folder, camera) and writing annotated videos (OpenCV only)."""
+"""Reading frame sources and writing annotated videos (OpenCV only).
+
+Sources: a video file; a folder of images in natural frame order (``2.jpg`` before ``10.jpg``); a camera index
+(``"0"``, ``"1"``...); a stream URL (``rtsp://``, ``http(s)://``, ``udp://``... passed to OpenCV untouched, never
+treated as a path); or a GStreamer pipeline (a string with ``" ! "`` in it, opened with ``CAP_GSTREAMER``).
+Cameras and streams are *live*: :mod:`edgetrack.live` reads them in real time.
+"""
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -13,17 +21,33 @@ import numpy as np
 from .errors import DataError, InputError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+#: Containers the annotated video may use, with the codec written into each (OpenCV's FFmpeg backend).
+VIDEO_CODECS = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "MJPG", ".webm": "VP80"}
+_URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
+LIVE_KINDS = ("camera", "stream")
 
 
 @dataclass(frozen=True)
 class Source:
-    """An opened frame source: iterate ``frames()``; ``count`` is None for cameras."""
+    """An opened frame source: iterate ``frames()``; ``count`` is None for cameras and streams."""
 
     name: str
     fps: float
     count: int | None
-    kind: str
+    kind: str  # "video", "folder", "camera" or "stream"
     _path: str | int
+    api: int = cv2.CAP_ANY
+
+    @property
+    def live(self) -> bool:
+        return self.kind in LIVE_KINDS
+
+    def capture(self) -> cv2.VideoCapture:
+        """A fresh ``cv2.VideoCapture`` on this source (not for folders)."""
+        cap = cv2.VideoCapture(self._path, self.api)
+        if not cap.isOpened():
+            raise DataError(f"cannot open {self.kind} {self.name}")
+        return cap
 
     def frames(self) -> Iterator[np.ndarray]:
         if self.kind == "folder":
@@ -33,7 +57,7 @@ class Source:
                     raise DataError(f"cannot decode image {path}")
                 yield frame
             return
-        cap = cv2.VideoCapture(self._path)
+        cap = self.capture()
         try:
             while True:
                 ok, frame = cap.read()
@@ -44,20 +68,41 @@ class Source:
             cap.release()
 
 
+def natural_key(name: str) -> tuple:
+    """Sort key that orders runs of digits by value: ``1.jpg, 2.jpg, 10.jpg`` (not ``1, 10, 2``)."""
+    return tuple((0, int(part), part) if part.isdigit() else (1, 0, part.lower())
+                 for part in re.split(r"(\d+)", name) if part)
+
+
 def _folder_images(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    return sorted((p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES), key=lambda p: natural_key(p.name))
+
+
+def is_stream(text: str) -> bool:
+    """Whether ``text`` names a stream (a URL or a GStreamer pipeline) rather than a file path."""
+    return bool(_URL.match(text)) or " ! " in text
+
+
+def _open_live(target: str | int, kind: str, name: str, api: int = cv2.CAP_ANY) -> Source:
+    cap = cv2.VideoCapture(target, api)
+    if not cap.isOpened():
+        hint = (" (is OpenCV built with GStreamer? cv2.getBuildInformation() tells)" if api == cv2.CAP_GSTREAMER
+                else "")
+        raise InputError(f"cannot open {kind} {name}{hint}")
+    fps = cap.get(cv2.CAP_PROP_FPS)
+    cap.release()
+    return Source(name, float(fps) if fps and 0 < fps < 1000 else 30.0, None, kind, target, api)
 
 
 def open_source(source: str | int) -> Source:
-    """Open a video file, an image folder (sorted by name) or a camera index ("0", "1"...)."""
-    text = str(source)
-    if text.isdigit():
-        cap = cv2.VideoCapture(int(text))
-        if not cap.isOpened():
-            raise InputError(f"cannot open camera {text}")
-        fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
-        cap.release()
-        return Source(f"camera{text}", fps, None, "camera", int(text))
+    """Open a video file, an image folder (natural order), a camera index, a stream URL or a GStreamer pipeline."""
+    text = str(source).strip()
+    if isinstance(source, int) or text.isdigit():
+        return _open_live(int(text), "camera", f"camera{text}")
+    if " ! " in text:
+        return _open_live(text, "stream", "gstreamer-pipeline", cv2.CAP_GSTREAMER)
+    if _URL.match(text):
+        return _open_live(text, "stream", re.sub(r"//[^/@]*@", "//", text))  # no credentials in names
     path = Path(text).expanduser()
     if not path.exists():
         raise DataError(f"source not found: {path}")
@@ -75,28 +120,85 @@ def open_source(source: str | int) -> Source:
     return Source(path.stem, float(fps), count, "video", str(path))
 
 
+def _fourcc(path: Path) -> int:
+    suffix = path.suffix.lower()
+    if suffix not in VIDEO_CODECS:
+        raise InputError(f"cannot write a video to {path}: {suffix or 'no suffix'} is not a video container this "
+                         f"OpenCV writes; use one of {', '.join(VIDEO_CODECS)}")
+    return cv2.VideoWriter_fourcc(*VIDEO_CODECS[suffix])
+
+
+def check_video_out(out: str | os.PathLike) -> Path:
+    """Check before any work that an annotated video can be written to ``out``: a known container whose codec
+    this OpenCV build can encode (probed on a tiny temporary file), in a writable folder."""
+    path = Path(out)
+    fourcc = _fourcc(path)
+    if path.is_dir():
+        raise InputError(f"--out {path} is a folder; give a video file name such as {path / 'tracked.mp4'}")
+    check_writable_file(path, "--out")
+    with tempfile.TemporaryDirectory(prefix="edgetrack-probe-") as tmp:
+        probe = Path(tmp) / f"probe{path.suffix.lower()}"
+        writer = cv2.VideoWriter(str(probe), fourcc, 10.0, (64, 48))
+        ok = writer.isOpened()
+        if ok:
+            writer.write(np.zeros((48, 64, 3), np.uint8))
+        writer.release()
+        if not ok or not probe.exists() or probe.stat().st_size == 0:
+            raise InputError(f"this OpenCV build cannot encode {path.suffix} video; use .mp4 or .avi")
+    return path
+
+
+def check_writable_file(path: str | os.PathLike, what: str) -> Path:
+    """InputError unless ``path`` can be created: not a folder, its folder existing (or creatable) and writable."""
+    path = Path(path)
+    if path.is_dir():
+        raise InputError(f"{what} {path} is a folder, not a file")
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise InputError(f"{what} {path}: cannot write into {parent}")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise InputError(f"{what} {path} exists and is not writable")
+    return path
+
+
 class AnnotatedWriter:
-    """Writes frames to a temporary file and moves it into place on ``close()`` (no half-written outputs)."""
+    """Writes frames to a temporary file outside the target folder and moves it into place on ``close()``: no
+    half-written output, and a killed run leaves nothing beside the target."""
 
     def __init__(self, out: str | os.PathLike, fps: float, size: tuple[int, int]) -> None:
         self.path = Path(out)
+        fourcc = _fourcc(self.path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        suffix = self.path.suffix.lower() or ".mp4"
-        fourcc = cv2.VideoWriter_fourcc(*("MJPG" if suffix == ".avi" else "mp4v"))
-        fd, self._tmp = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=self.path.parent)
+        self.frames = 0
+        fd, self._tmp = tempfile.mkstemp(prefix="edgetrack-video-", suffix=self.path.suffix.lower())
         os.close(fd)
         self._writer = cv2.VideoWriter(self._tmp, fourcc, fps, size)
         if not self._writer.isOpened():
             os.unlink(self._tmp)
-            raise InputError(f"OpenCV cannot write {suffix} video to {self.path}")
+            raise InputError(f"OpenCV cannot write {self.path.suffix} video to {self.path}")
 
     def write(self, frame: np.ndarray) -> None:
         self._writer.write(frame)
+        self.frames += 1
 
     def close(self) -> Path:
         self._writer.release()
         os.chmod(self._tmp, 0o644)
-        os.replace(self._tmp, self.path)
+        try:
+            os.replace(self._tmp, self.path)
+        except OSError:  # another file system: copy beside the target, then rename
+            fd, near = tempfile.mkstemp(prefix=f".tmp-{self.path.name}.", dir=self.path.parent)
+            os.close(fd)
+            try:
+                shutil.copyfile(self._tmp, near)
+                os.chmod(near, 0o644)
+                os.replace(near, self.path)
+            finally:
+                for leftover in (near, self._tmp):
+                    if os.path.exists(leftover):
+                        os.unlink(leftover)
         return self.path
 
     def abort(self) -> None:
@@ -106,13 +208,16 @@ class AnnotatedWriter:
 
 
 def draw_box(frame: np.ndarray, box, score: float | None = None, lost: bool = False,
-             label: str = "") -> np.ndarray:
-    """Draw an (x, y, w, h) box with its score on a copy of ``frame``."""
+             label: str = "", state: str | None = None) -> np.ndarray:
+    """Draw an (x, y, w, h) box with its state and score on a copy of ``frame`` (red when lost, amber when
+    uncertain, green otherwise)."""
     out = frame.copy()
     x, y, w, h = (int(round(v)) for v in box)
-    colour = (0, 0, 255) if lost else (0, 220, 0)
+    state_text = (state or ("LOST" if lost else "")).upper()
+    colour = {"LOST": (0, 0, 255), "UNCERTAIN": (0, 191, 255)}.get(state_text, (0, 220, 0))
     cv2.rectangle(out, (x, y), (x + w, y + h), colour, 2)
-    text = label if score is None else f"{label} {score:.2f}".strip()
+    parts = [label, state_text, "" if score is None else f"{score:.2f}"]
+    text = " ".join(p for p in parts if p)
     if text:
         cv2.putText(out, text, (max(x, 0), max(y - 6, 12)), cv2.FONT_HERSHEY_SIMPLEX, 0.5, colour, 1, cv2.LINE_AA)
     return out

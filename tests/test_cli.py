@@ -46,12 +46,11 @@ def test_demo_runs_on_a_given_model(tiny_onnx, tmp_path, capsys):
     assert "success AUC" in text and "FPS" in text and out.exists()
 
 
-def test_demo_without_default_model_is_clear(capsys):
-    from edgetrack.runtime.model_files import default_model_dir
+def test_demo_without_default_model_is_clear(capsys, monkeypatch, tmp_path):
+    from edgetrack.runtime import model_files
 
-    if (default_model_dir() / "template.onnx").exists():
-        pytest.skip("a default model is bundled")
-    assert main(["demo"]) == 2
+    monkeypatch.setattr(model_files, "DEFAULT_DIR", tmp_path / "absent")
+    assert main(["demo", "--out", str(tmp_path / "d.mp4")]) == 2
     assert "edgetrack import nanotrack" in capsys.readouterr().err
 
 

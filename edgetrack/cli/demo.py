@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from ..data.synthetic import make_sequence
+from ..errors import InputError
 from ..evaluation.metrics import score_sequence
 from ..runtime import Tracker
 from ..video import AnnotatedWriter, draw_box
@@ -18,13 +19,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", default=None, help="checkpoint or exported folder (default: bundled model)")
     p.add_argument("--backend", default="auto")
     p.add_argument("--out", default="edgetrack_demo.mp4", help="annotated video to write")
-    p.add_argument("--frames", type=int, default=120, help="clip length")
+    p.add_argument("--frames", type=int, default=120, help="clip length (at least 2: the first frame is the init)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=run)
 
 
 def run_demo(tracker: Tracker, out: str | Path, n_frames: int, seed: int) -> dict[str, float]:
     """Track a deterministic synthetic clip; write the annotated video; return AUC, precision and FPS."""
+    if n_frames < 2:
+        raise InputError(f"a demo clip needs at least 2 frames, got {n_frames}")
     frames, gt = make_sequence(seed, n_frames=n_frames, size=(480, 360), events=("scale", "shake", "blur"))
     writer = AnnotatedWriter(out, 30.0, (frames[0].shape[1], frames[0].shape[0]))
     preds = np.empty_like(gt)
@@ -50,6 +53,8 @@ def run_demo(tracker: Tracker, out: str | Path, n_frames: int, seed: int) -> dic
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.frames < 2:
+        raise InputError(f"--frames must be at least 2 (one init frame and one tracked frame), got {args.frames}")
     tracker = Tracker(args.model, backend=args.backend, threads=1)
     result = run_demo(tracker, args.out, args.frames, args.seed)
     print(f"demo: {args.frames} synthetic frames, model {tracker.spec.name or tracker.files.root}, "

@@ -3,7 +3,11 @@ from __future__ import annotations
 
 import argparse
 
-from ..errors import missing_extra
+from pathlib import Path
+
+from ..checkpoint import SUFFIX
+from ..errors import InputError, missing_extra
+from ..video import check_writable_file
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -18,7 +22,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def check_out(out: str) -> Path:
+    """The checkpoint path exactly as given: it must end in .safetensors (never renamed behind the user's back)."""
+    path = Path(out)
+    if path.suffix != SUFFIX:
+        raise InputError(f"--out {out}: edgetrack checkpoints are {SUFFIX} files; use e.g. --out "
+                         f"{path.with_suffix(SUFFIX).name}")
+    return check_writable_file(path, "--out")
+
+
 def run(args: argparse.Namespace) -> int:
+    out = check_out(args.out)
     try:
         import torch  # noqa: F401
     except ImportError as exc:
@@ -26,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     if args.kind == "nanotrack":
         from ..models.import_nanotrack import import_nanotrack_to_file
 
-        path = import_nanotrack_to_file(args.path, args.out, args.version)
+        path = import_nanotrack_to_file(args.path, out, args.version)
     else:
         from ..models.io import save_checkpoint
         from ..models.registry import build_model
@@ -34,6 +48,6 @@ def run(args: argparse.Namespace) -> int:
 
         model = build_model(siamrpn_spec(head=args.head))
         load_pysot_state_dict(model, args.path)
-        path = save_checkpoint(model.eval(), args.out, {"source": f"pysot checkpoint {args.path}"})
+        path = save_checkpoint(model.eval(), out, {"source": f"pysot checkpoint {args.path}"})
     print(f"wrote {path}")
     return 0

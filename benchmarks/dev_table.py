@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -42,6 +43,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    os.environ.setdefault("EDGETRACK_SHARED", str(shared_dir()))  # where the nano/vit peers' weights are
     if not Path(args.data).is_dir():
         print(f"dev sequences not found at {args.data} (set EDGETRACK_SHARED or --data)", file=sys.stderr)
         return 2

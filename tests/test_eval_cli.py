@@ -25,7 +25,7 @@ def parse(argv):
 
 def test_parser_contract():
     args = parse([])
-    assert args.func is bench.run and args.data is None and args.format == "auto" and args.model == "default"
+    assert args.func is bench.run and args.data is None and args.format == "auto" and args.model == ["default"]
     args = parse(["d", "--format", "otb", "--peers", "kcf,csrt", "--workers", "3", "--exclude-absent",
                   "--max-frames", "9", "--attributes", "att", "--out", "o", "--backend", "onnxruntime"])
     assert (args.data, args.format, args.peers, args.workers, args.max_frames) == ("d", "otb", "kcf,csrt", 3, 9)
@@ -45,14 +45,44 @@ def test_bench_on_the_synthetic_set(tmp_path, capsys):
     assert (out / "synthetic-data" / "synth_000" / "groundtruth_rect.txt").is_file()
 
 
-def test_default_model_problem_is_reported_cleanly(tmp_path, capsys):
-    rc = bench.run(parse(["--peers", "none", "--workers", "0", "--max-frames", "4", "--max-seqs", "1",
-                          "--out", str(tmp_path), "--no-plots"]))
-    captured = capsys.readouterr()
-    assert "Traceback" not in captured.err
-    if rc != 0:  # no default model bundled yet: the message says why, the run still finishes
-        assert rc == 1 and "[edgetrack] cannot be built" in captured.err
-    assert (tmp_path / "report.json").is_file()
+def _bench(tmp_path, *extra):
+    return bench.run(parse(["--peers", "none", "--workers", "0", "--max-frames", "4", "--max-seqs", "1",
+                            "--out", str(tmp_path / "out"), "--no-plots", *extra]))
+
+
+def test_default_model_runs(tmp_path, capsys):
+    assert _bench(tmp_path) == 0
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["trackers"]["edgetrack"]["overall"]["n_sequences"] == 1
+    ident = json.loads((tmp_path / "out" / "results" / "edgetrack" / "identity.json").read_text())
+    assert ident["backend"] == "onnxruntime" and ident["device"] == "cpu" and len(ident["model_sha256"]) == 64
+
+
+def test_a_model_that_cannot_load_exits_non_zero(tmp_path, capsys):
+    assert _bench(tmp_path, "--model", "default", str(tmp_path / "missing.safetensors")) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "cannot be built" in err and "failed" in err
+    assert (tmp_path / "out" / "report.json").is_file()
+
+
+def test_several_models_side_by_side_and_no_reuse_across_models(tmp_path, tiny_onnx, capsys):
+    assert _bench(tmp_path, "--model", "default", f"tiny={tiny_onnx}") == 0
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert {"edgetrack", "tiny"} <= set(report["trackers"])
+    # the label 'tiny' now names another model: its results must not be reused
+    assert _bench(tmp_path, "--model", "tiny=default") == 2
+    err = capsys.readouterr().err
+    assert "different tracker" in err and "model_sha256" in err
+    # the same model under the same label resumes
+    assert _bench(tmp_path, "--model", f"tiny={tiny_onnx}", "--device", "cpu") == 0
+    assert _bench(tmp_path, "--model", "a=default", "a=default") == 2
+    assert "label" in capsys.readouterr().err
+
+
+def test_negative_workers_is_a_clear_error(tmp_path, capsys):
+    assert _bench(tmp_path, "--workers", "-1") == 2
+    err = capsys.readouterr().err
+    assert "--workers" in err and "Traceback" not in err
 
 
 def test_errors_exit_with_status_2(tmp_path, capsys):

@@ -3,6 +3,11 @@
     edgetrack bench                                   # default model on a generated synthetic set
     edgetrack bench path/to/DTB70 --peers kcf,nano --workers 2 --out runs/dtb70
     edgetrack bench path/to/clips --split val         # a folder of videos (+ box files, MANIFEST.tsv)
+    edgetrack bench DTB70 --model default fast=runs/student/onnx --peers none   # models side by side
+
+Exit status: 0 when every tracker ran on every sequence, 1 when a tracker could not be loaded or a sequence
+failed (the others still run and are reported), 2 on bad arguments or data. Results under ``--out`` are reused
+only when they were made by the same tracker (model hash, backend, device, threads, spec).
 """
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ from pathlib import Path
 
 from edgetrack.cli.common import run_guarded
 from edgetrack.data.readers import FORMATS
+from edgetrack.errors import InputError
 
 HELP = "evaluate trackers on a dataset (OPE, got10k metrics) and time them"
 DEFAULT_OUT = "runs/bench"
@@ -31,9 +37,13 @@ def configure(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--format", choices=FORMATS, default="auto", help="dataset layout (default: detect)")
     parser.add_argument("--split", default=None,
                         help="video folders with a MANIFEST.tsv: evaluate only the rows of this split (train, val)")
-    parser.add_argument("--model", default="default",
-                        help="edgetrack model file; 'default' = the bundled model, 'none' = peers only")
+    parser.add_argument("--model", nargs="+", default=["default"], metavar="MODEL",
+                        help="edgetrack models to run side by side: paths, bundled names, or name=path; "
+                             "'default' = the bundled model, 'none' = peers only")
     parser.add_argument("--backend", default="auto", help="edgetrack runtime backend (default: auto)")
+    parser.add_argument("--device", default="cpu", help="edgetrack device (cpu, cuda:N, gpu, npu)")
+    parser.add_argument("--allow-ungated", action="store_true",
+                        help="run exported folders that have no passed accuracy gate (with a warning)")
     parser.add_argument("--peers", default="kcf",
                         help="comma-separated OpenCV trackers to compare: kcf,csrt,mil,nano,vit or 'none'")
     parser.add_argument("--workers", type=int, default=1,
@@ -58,14 +68,29 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return parser
 
 
-def _trackers(args) -> list:
-    from edgetrack.evaluation.trackers import TrackerFactory, peer_factories
+def _model_factory(item: str, args):
+    from edgetrack.evaluation.trackers import TrackerFactory
 
-    trackers = []
-    if str(args.model).lower() != "none":
-        trackers.append(TrackerFactory("edgetrack", model=args.model, backend=args.backend, threads=1))
-    trackers += peer_factories(args.peers)
-    return trackers
+    name, sep, path = item.partition("=")
+    if not sep:
+        name, path = None, item
+    if sep and (not name.strip() or not path.strip()):
+        raise InputError(f"--model {item!r}: use a path, a bundled name, or name=path")
+    return TrackerFactory("edgetrack", model=path.strip(), backend=args.backend, threads=1,
+                          name=name.strip() if name else None, device=args.device,
+                          allow_ungated=args.allow_ungated)
+
+
+def _trackers(args) -> list:
+    from edgetrack.evaluation.trackers import peer_factories
+
+    models = [m for m in args.model if str(m).lower() != "none"]
+    trackers = [_model_factory(m, args) for m in models]
+    labels = [t.label for t in trackers]
+    twice = sorted({label for label in labels if labels.count(label) > 1})
+    if twice:
+        raise InputError(f"--model gives two trackers the label {', '.join(twice)}; name them with name=path")
+    return trackers + peer_factories(args.peers)
 
 
 def summary(report: dict) -> dict:
@@ -86,6 +111,8 @@ def _run(args: argparse.Namespace) -> int:
     from edgetrack.evaluation.bench import BenchConfig, run_benchmark
     from edgetrack.evaluation.report import format_table
 
+    if args.workers < 0:
+        raise InputError(f"--workers must be 0 (run in this process) or a number of processes, got {args.workers}")
     trackers = _trackers(args)
     if not trackers:
         print("error: nothing to evaluate (--model none and no --peers)", file=sys.stderr)
@@ -103,8 +130,13 @@ def _run(args: argparse.Namespace) -> int:
     for key in ("markdown", "json", "success", "precision", "attributes"):
         if key in result.paths:
             print(f"{key}: {result.paths[key]}")
-    produced = any(e["overall"].get("n_sequences") for e in result.report["trackers"].values())
-    return 0 if produced else 1
+    failed = result.failed
+    if failed:
+        names = sorted({f"{o.tracker}" for o in failed})
+        print(f"error: {len(failed)} tracker/sequence run(s) failed ({', '.join(names)}); see the messages "
+              "above", file=sys.stderr)
+        return 1
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

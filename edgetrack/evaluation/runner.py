@@ -24,8 +24,9 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from edgetrack.data.sequence import Dataset, Sequence
-from edgetrack.errors import EdgeTrackError
+from edgetrack.errors import EdgeTrackError, InputError
 
+from .identity import check_identity, tracker_identity
 from .metrics import score_sequence
 from .results import SequenceRecord, is_complete, write_record
 from .trackers import THREAD_ENV, TrackerFactory, pin_threads, read_prediction
@@ -260,25 +261,28 @@ def run_ope(
 ) -> list[Outcome]:
     """Run every tracker over every sequence of ``dataset``, writing got10k-layout results to ``out_dir``.
 
-    Sequences with complete results are skipped, so an interrupted run resumes where it stopped.
+    Sequences with complete results are skipped, so an interrupted run resumes where it stopped; results are
+    reused only when they were made by the same tracker (:mod:`edgetrack.evaluation.identity`).
     ``workers=0`` runs in this process; ``workers=N`` uses N spawned processes per tracker.
     ``max_frames`` cuts every sequence to its first frames. A tracker that cannot be built is reported
     (as ``failed`` outcomes) and the others still run.
     """
-    if workers < 0:
-        raise ValueError("workers must be >= 0")
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
+        raise InputError(f"workers must be 0 (this process) or a positive number of processes, got {workers!r}")
     labels = [f.label for f in trackers]
     if len(set(labels)) != len(labels):
-        raise ValueError(f"tracker names must be unique, got {labels}")
+        raise InputError(f"tracker names must be unique, got {labels}; name them with name=path")
     out_dir = str(out_dir)
     seqs = [s.head(max_frames) for s in dataset]
     outcomes: list[Outcome] = []
     for factory in trackers:
+        problem = check_factory(factory)
+        if problem is None:
+            check_identity(out_dir, factory.label, tracker_identity(factory))
         todo = [s for s in seqs if not is_complete(out_dir, factory.label, s.name, len(s))]
         outcomes += [Outcome(factory.label, s.name, "skipped") for s in seqs if s not in todo]
         if not todo:
             continue
-        problem = check_factory(factory)
         if problem is not None:
             tqdm.write(f"[{factory.label}] cannot be built, skipped: {problem}", file=sys.stderr)
             outcomes += [Outcome(factory.label, s.name, "failed", problem) for s in todo]

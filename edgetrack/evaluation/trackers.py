@@ -24,7 +24,8 @@ THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUM
 
 
 def shared_dir() -> Path:
-    """The shared data folder: ``$EDGETRACK_SHARED``, else ``<repo>/../shared``."""
+    """The repository's shared data folder, for the benchmark scripts only (no library code calls it):
+    ``$EDGETRACK_SHARED``, else ``<checkout>/../shared``."""
     env = os.environ.get("EDGETRACK_SHARED")
     if env:
         return Path(env)
@@ -32,11 +33,15 @@ def shared_dir() -> Path:
 
 
 def default_peer_model(kind: str) -> Path | None:
-    """Where the OpenCV DNN peers' ONNX files are found by default."""
+    """Where the OpenCV DNN peers' ONNX files are found when no model is given: under ``$EDGETRACK_SHARED``
+    when that is set (the library never guesses a developer folder); None otherwise."""
+    env = os.environ.get("EDGETRACK_SHARED")
+    if not env:
+        return None
     if kind == "nano":
-        return shared_dir() / "weights" / "nanotrack" / "nanotrackv2"
+        return Path(env) / "weights" / "nanotrack" / "nanotrackv2"
     if kind == "vit":
-        return shared_dir() / "weights" / "vittrack" / "object_tracking_vittrack_2023sep.onnx"
+        return Path(env) / "weights" / "vittrack" / "object_tracking_vittrack_2023sep.onnx"
     return None
 
 
@@ -120,6 +125,11 @@ def _nano_files(model: Path) -> tuple[Path, Path]:
 def _build_opencv(kind: str, model: Path | None) -> OpenCVTracker:
     import cv2
 
+    if kind in ("nano", "vit") and model is None:
+        raise ModelNotFoundError(f"the '{kind}' peer needs its ONNX model: give it as {kind}=PATH, or set "
+                                 "EDGETRACK_SHARED to a folder holding weights/nanotrack/nanotrackv2 and "
+                                 "weights/vittrack")
+
     if kind in ("kcf", "csrt", "mil"):
         create = {"kcf": cv2.TrackerKCF_create, "csrt": cv2.TrackerCSRT_create, "mil": cv2.TrackerMIL_create}
         return OpenCVTracker(create[kind]())
@@ -150,6 +160,8 @@ class TrackerFactory:
     name: str | None = None
     threads: int = 1
     kwargs: tuple[tuple[str, Any], ...] = ()
+    device: str = "cpu"
+    allow_ungated: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -203,7 +215,8 @@ class TrackerFactory:
         except ImportError as e:
             raise ModelError(f"edgetrack.Tracker is not available in this installation ({e})") from None
         model = None if self.model in (None, "default") else self.model
-        return Tracker(model=model, backend=self.backend, threads=self.threads)
+        return Tracker(model=model, backend=self.backend, threads=self.threads, device=self.device,
+                       allow_ungated=self.allow_ungated)
 
 
 def peer_factories(names: str | list[str] | None) -> list[TrackerFactory]:

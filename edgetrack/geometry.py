@@ -1,7 +1,11 @@
 """Box conventions and crops (numpy + OpenCV only).
 
 Boxes are ``(x, y, w, h)`` in pixels, ``(x, y)`` the top-left corner, as in got10k and pysot; the centre is
-``(x + (w - 1) / 2, y + (h - 1) / 2)`` (pysot's convention, which the published NanoTrack numbers use).
+``(x + (w - 1) / 2, y + (h - 1) / 2)`` (pixel centres at integer coordinates), and a centre goes back to a box
+the same way, so a target that does not move is reported exactly at its input box. This is got10k's SiamFC
+convention (``(w - 1) / 2`` both ways). pysot and the NanoTrack authors' tracker take the centre this way too
+but report ``cx - w / 2``: their boxes sit 0.5 px up and left of their own input convention (and of the ground
+truth), so edgetrack's are 0.5 px right/down of theirs on purpose; crops, and so the network's view, agree.
 """
 from __future__ import annotations
 

@@ -1,7 +1,6 @@
 """Synthetic sequences: deterministic, well-formed, events visible in the ground truth, DTB70 layout on disk."""
 from __future__ import annotations
 
-import time
 
 import numpy as np
 import pytest
@@ -36,10 +35,9 @@ def test_events_show_in_the_ground_truth():
         make_sequence(0, events=("rain",))
 
 
-def test_small_sizes_and_speed():
-    t0 = time.perf_counter()
+def test_small_sizes_and_default_length():
     frames, gt = make_sequence(2, n_frames=60)
-    assert time.perf_counter() - t0 < 2.0
+    assert len(frames) == 60 and gt.shape == (60, 4) and frames[0].dtype == np.uint8
     frames, gt = make_sequence(3, n_frames=2, size=(64, 48), events=EVENTS)
     assert frames[0].shape == (48, 64, 3) and not np.isnan(gt[0]).any()
 

@@ -213,3 +213,12 @@ def test_failed_reexport_keeps_the_previous_export(tmp_path, monkeypatch):
                                           out=final))
     assert (final / "template.onnx").read_text() == "previous good graph"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["export"]
+
+
+def test_centre_convention_round_trips_a_box():
+    from edgetrack.geometry import cxcywh_to_xywh, xywh_to_cxcywh
+
+    box = np.array([10.0, 20.0, 10.0, 7.0])
+    cx, cy, w, h = xywh_to_cxcywh(box)
+    assert (cx, cy) == (14.5, 23.0)  # pixel 10..19 -> centre 14.5
+    assert np.allclose(cxcywh_to_xywh(cx, cy, w, h), box)

@@ -1,9 +1,11 @@
-"""Install a trained student as edgetrack's bundled default model (package data under ``edgetrack/assets``).
+"""Install a trained student as a bundled model (package data under ``edgetrack/assets/<name>``).
 
-    python -m edgetrack.training.bundle runs/tsskd_v2/student_dull.safetensors --note "TSsKD from NanoTrack V2"
+    python -m edgetrack.training.bundle runs/pruned_v2/stage2/student_fast.safetensors --note "..."
+    python -m edgetrack.training.bundle runs/pruned_v2/stage2/student_accurate.safetensors --name accurate
 
-Writes ``edgetrack/assets/default/template.onnx`` + ``search.onnx`` (the runtime needs nothing else) and
-``model.safetensors`` (for ``edgetrack-export default`` and fine-tuning), plus ``provenance.json``.
+Writes ``edgetrack/assets/<name>/template.onnx`` + ``search.onnx`` (the runtime needs nothing else) and
+``model.safetensors`` (for ``edgetrack-export <name>`` and fine-tuning), plus ``provenance.json``
+(``--extra FILE.json`` adds measured figures and reproducing commands to it). ``default`` is ``Tracker()``.
 """
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ from ..data.fileio import atomic_write_text
 from ..runtime.model_files import default_model_dir
 
 
-def bundle(checkpoint: Path, note: str = "", target: Path | None = None) -> dict:
+def bundle(checkpoint: Path, note: str = "", target: Path | None = None, extra: dict | None = None) -> dict:
     from ..export import export_onnx
     from ..models.complexity import count_macs
     from ..models.io import load_checkpoint
@@ -35,6 +37,7 @@ def bundle(checkpoint: Path, note: str = "", target: Path | None = None) -> dict
         "parity_vs_torch": result.max_rel_diff,
         **count_macs(net),
         "files_bytes": {p.name: p.stat().st_size for p in sorted(target.glob("*")) if p.is_file()},
+        **(extra or {}),
     }
     atomic_write_text(target / "provenance.json", json.dumps(info, indent=2))
     return info
@@ -43,9 +46,16 @@ def bundle(checkpoint: Path, note: str = "", target: Path | None = None) -> dict
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("checkpoint", type=Path)
-    p.add_argument("--note", default="")
+    p.add_argument("--note", default="", help="one line: what the model is (shown by `edgetrack models`)")
+    p.add_argument("--name", default="default", help="bundled model name (folder under edgetrack/assets)")
+    p.add_argument("--extra", type=Path, default=None, help="JSON object merged into provenance.json")
     args = p.parse_args(argv)
-    print(json.dumps(bundle(args.checkpoint, args.note), indent=2))
+    from ..runtime.registry import bundled_dir
+
+    extra = json.loads(args.extra.read_text()) if args.extra else None
+    target = default_model_dir() if args.name == "default" else bundled_dir(args.name)
+    target.mkdir(parents=True, exist_ok=True)
+    print(json.dumps(bundle(args.checkpoint, args.note, target, extra), indent=2))
     return 0
 
 

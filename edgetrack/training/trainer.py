@@ -277,7 +277,21 @@ class Trainer:
                    unit="step", dynamic_ncols=True)
         values: dict[str, float] = {}
         start = time.time()
+        with _StopAtStepBoundary() as stop:
+            values = self._loop(batches, bar, stop)
+        bar.close()
+        if self.log is not None:
+            self.log.close()
+        if stop.requested:
+            raise KeyboardInterrupt(f"stopped after step {self.step}; the checkpoint holds it")
+        return {**values, "seconds": time.time() - start, "steps": self.step}
+
+    def _loop(self, batches, bar, stop) -> dict[str, float]:
+        cfg, values = self.cfg, {}
         while self.step < cfg.steps:
+            if stop.requested:
+                self.checkpoint()
+                break
             batch = next(batches)
             values = self.train_step(batch)
             self.step += 1
@@ -288,7 +302,33 @@ class Trainer:
                                  for k, v in values.items() if k.endswith("/total")})
             if self.step % cfg.checkpoint_every == 0 or self.step == cfg.steps:
                 self.checkpoint()
-        bar.close()
-        if self.log is not None:
-            self.log.close()
-        return {**values, "seconds": time.time() - start, "steps": self.step}
+        return values
+
+
+class _StopAtStepBoundary:
+    """Ctrl+C / SIGTERM during training: finish the current step, write a checkpoint, then stop (a second
+    Ctrl+C stops at once). Outside the main thread, signals are left alone."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._old: dict = {}
+
+    def _handler(self, signum, frame) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __enter__(self) -> _StopAtStepBoundary:
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._old[sig] = signal.signal(sig, self._handler)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        import signal
+
+        for sig, old in self._old.items():
+            signal.signal(sig, old)

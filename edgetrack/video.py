@@ -75,7 +75,8 @@ def natural_key(name: str) -> tuple:
 
 
 def _folder_images(folder: Path) -> list[Path]:
-    return sorted((p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES), key=lambda p: natural_key(p.name))
+    images = (p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    return sorted(images, key=lambda p: natural_key(p.name))
 
 
 def is_stream(text: str) -> bool:

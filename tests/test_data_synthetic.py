@@ -1,7 +1,6 @@
 """Synthetic sequences: deterministic, well-formed, events visible in the ground truth, DTB70 layout on disk."""
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 

@@ -1,12 +1,12 @@
 """The runtime Tracker: backends agree, bad input is rejected clearly, decoding pieces are right."""
 import numpy as np
 import pytest
+from conftest import mark_gated
 
 from edgetrack import Tracker
 from edgetrack.errors import BoxError, FrameError, InputError, ModelError, ModelNotFoundError, StateError
 from edgetrack.geometry import crop_square
 from edgetrack.runtime import postprocess as pp
-from conftest import mark_gated
 
 
 def _track(tracker, frames, box):

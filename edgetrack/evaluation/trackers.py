@@ -220,15 +220,19 @@ class TrackerFactory:
 
 
 def peer_factories(names: str | list[str] | None) -> list[TrackerFactory]:
-    """Factories for comma-separated OpenCV peer names (``"kcf,csrt,nano"``; ``"none"`` or empty: none)."""
+    """Factories for comma-separated OpenCV peer names (``"kcf,csrt,nano=PATH"``; ``"none"`` or empty: none)."""
     if names is None:
         return []
     items = names.split(",") if isinstance(names, str) else list(names)
-    items = [n.strip().lower() for n in items if n.strip() and n.strip().lower() != "none"]
-    unknown = [n for n in items if n not in PEERS]
+    items = [n.strip() for n in items if n.strip() and n.strip().lower() != "none"]
+    pairs = {}
+    for item in items:  # "kcf", or "nano=PATH" / "vit=PATH" with the peer's ONNX model
+        kind, _, path = item.partition("=")
+        pairs.setdefault(kind.strip().lower(), path.strip() or None)
+    unknown = [n for n in pairs if n not in PEERS]
     if unknown:
         raise InputError(f"unknown peer tracker(s) {unknown}; choose from {', '.join(PEERS)}")
-    return [TrackerFactory(kind=n) for n in dict.fromkeys(items)]
+    return [TrackerFactory(kind=n, model=path) for n, path in pairs.items()]
 
 
 def pin_threads() -> None:

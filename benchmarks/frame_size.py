@@ -54,7 +54,8 @@ def _timed(func, key: str):
 
 
 def _edgetrack(model: str | None) -> Tracker:
-    tracker = Tracker(model, threads=1)
+    # graphs exported straight from checkpoints for comparison carry no gate report
+    tracker = Tracker(model, threads=1, allow_ungated=True)
     tracker._prep = _timed(tracker._prep, "prep")
     tracker.backend.run_search = _timed(tracker.backend.run_search, "network")
     return tracker
@@ -135,7 +136,10 @@ def table(report: dict, sizes: dict[str, str]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import os
+
     args = parse_args(argv)
+    os.environ.setdefault("EDGETRACK_SHARED", str(shared_dir()))  # OpenCV TrackerNano's weights
     cv2.setNumThreads(1)
     big = tuple(int(v) for v in args.big.lower().split("x"))
     tracker_module.crop_square = _timed(tracker_module.crop_square, "crop")

@@ -76,7 +76,7 @@ def test_unknown_name_lists_the_bundled_models():
 def test_load_log_and_warmup(caplog, clip):
     with caplog.at_level(logging.INFO, logger="edgetrack"):
         tracker = Tracker("fast")
-    assert "loading fast with backend onnxruntime on cpu" in caplog.text
+    assert "loading fast with backend onnxruntime on CPUExecutionProvider" in caplog.text
     assert tracker.warmup() > 0 and not tracker.initialized
     frames, gt = clip
     tracker.init(frames[0], gt[0])

@@ -3,7 +3,7 @@ import shutil
 
 import numpy as np
 import pytest
-from conftest import run_python, save_openvino_ir
+from conftest import mark_gated, run_python, save_openvino_ir
 
 from edgetrack import Tracker
 from edgetrack.errors import InputError, ModelError, SpecError
@@ -30,6 +30,7 @@ def test_read_without_openvino_or_torch(tiny_openvino, tiny_onnx, tmp_path):
     both = _copy(tiny_openvino, tmp_path / "both", IR_FILES)
     for name in ("template.onnx", "search.onnx"):
         shutil.copy(tiny_onnx / name, both / name)
+    mark_gated(both)
     code = f"""
         import sys
         sys.modules["torch"] = None
@@ -51,6 +52,7 @@ def test_auto_prefers_openvino(tiny_openvino, tiny_onnx, tmp_path):
     both = _copy(tiny_openvino, tmp_path / "both", IR_FILES)
     for name in ("template.onnx", "search.onnx"):
         shutil.copy(tiny_onnx / name, both / name)
+    mark_gated(both)
     assert locate(both).formats == ("onnx", "openvino")
     assert Tracker(both).backend.name == "openvino"
     assert Tracker(both, backend="onnxruntime").backend.name == "onnxruntime"

@@ -7,6 +7,7 @@ import types
 
 import numpy as np
 import pytest
+from conftest import mark_gated
 
 from edgetrack import Tracker
 from edgetrack.errors import BackendUnavailableError, InputError, ModelError
@@ -108,7 +109,7 @@ def _engine_folder(tmp_path, tiny_onnx, build, with_onnx=False, name="engines"):
             (folder / f"{graph}.onnx").write_bytes((tiny_onnx / f"{graph}.onnx").read_bytes())
     spec = locate(tiny_onnx).spec
     (folder / "spec.json").write_text(json.dumps({"spec": spec.to_dict(), "build": build}))
-    return folder
+    return mark_gated(folder)
 
 
 def test_engine_folder_is_read_without_tensorrt(tiny_onnx, tmp_path):
@@ -160,6 +161,7 @@ def test_engines_track_like_onnxruntime(fake_gpu, binding_api, tiny_onnx, tmp_pa
 
     trt = fake_gpu("8.2.1" if binding_api else "10.3.0", binding_api)
     result = build_engines(tiny_onnx, tmp_path / "trt", "fp16", max_batch=2)
+    mark_gated(tmp_path / "trt")
     info = json.loads((tmp_path / "trt" / "spec.json").read_text())["build"]
     assert info == result["build"] and info["gpu"] == "Fake Orin" and info["compute_capability"] == "8.7"
     assert info["precision"] == "fp16" and info["max_batch"] == 2
@@ -179,6 +181,7 @@ def test_template_tensors_stay_on_the_device(fake_gpu, tiny_onnx, tmp_path):
 
     fake_gpu()
     build_engines(tiny_onnx, tmp_path / "trt", "fp32")
+    mark_gated(tmp_path / "trt")
     backend = Tracker(tmp_path / "trt").backend
     rng = np.random.default_rng(0)
     z = rng.uniform(-1, 1, (1, 3, 127, 127)).astype(np.float32)
@@ -205,6 +208,8 @@ def test_engines_from_another_gpu(fake_gpu, tiny_onnx, tmp_path):
 
     fake_gpu(gpu="Fake Xavier")
     build_engines(tiny_onnx, tmp_path / "trt", "fp16")
+    mark_gated(tmp_path / "trt")
+    mark_gated(tmp_path / "trt")
     fake_gpu(gpu="Fake Orin")
     with pytest.raises(ModelError, match="built for Fake Xavier.*edgetrack-export"):
         Tracker(tmp_path / "trt")

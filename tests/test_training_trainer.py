@@ -110,7 +110,8 @@ def test_torchrun_two_processes_gloo(tmp_path, tiny_checkpoint):
            "-m", "edgetrack.training.cli", "distill", "--teacher", str(tiny_checkpoint), "--out", str(tmp_path / "ddp"),
            "--steps", "2", "--synthetic", "2", "--set", "threads=1", "--set", "data.batch_size=2",
            "--set", "data.workers=0", "--set", "data.samples_per_epoch=4", "--set", "checkpoint_every=2"]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    # a session of its own: the launcher's signals to its process group never reach the test runner
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300, start_new_session=True)
     assert out.returncode == 0, out.stderr[-2000:]
     assert (tmp_path / "ddp" / "student_dull.safetensors").exists()
     assert '"steps": 2' in out.stdout

@@ -126,7 +126,7 @@ def test_ctrl_c_finishes_the_step_and_keeps_it(tmp_path, tiny_checkpoint):
            "--synthetic", "2", "--out", str(out), "--steps", "100000",
            "--set", "checkpoint_every=3", "--set", "log_every=1", "--set", "threads=1",
            "--set", "data.batch_size=2", "--set", "data.workers=0", "--set", "data.samples_per_epoch=6"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     log, deadline = out / "log.csv", time.monotonic() + 120
     while time.monotonic() < deadline and not (out / "state.pt").exists():
         time.sleep(0.1)

@@ -13,6 +13,19 @@ import numpy as np
 from edgetrack.errors import DataError
 
 
+def absence_flags(name: str, gt: np.ndarray, gt_complete: bool, extra) -> np.ndarray:
+    """Read-only per-frame absence: NaN rows of complete ground truth, or'ed with explicit ``extra`` flags."""
+    n = len(gt)
+    absent = np.isnan(gt).any(axis=1) if gt_complete else np.zeros(n, dtype=bool)
+    if extra is not None:
+        flags = np.asarray(extra, dtype=bool)
+        if flags.shape != (n,):
+            raise DataError(f"sequence '{name}': {len(flags)} absence flags for {n} frames")
+        absent = absent | flags
+    absent.setflags(write=False)
+    return absent
+
+
 def _check_gt(name: str, gt: np.ndarray, n_frames: int, gt_complete: bool) -> np.ndarray:
     gt = np.asarray(gt, dtype=np.float64)
     if gt.ndim != 2 or gt.shape[1] != 4:
@@ -60,14 +73,7 @@ class Sequence:
         gt = _check_gt(self.name, self.gt, n, self.gt_complete)
         gt.setflags(write=False)
         object.__setattr__(self, "gt", gt)
-        absent = np.isnan(gt).any(axis=1) if self.gt_complete else np.zeros(n, dtype=bool)
-        if self.absent is not None:
-            extra = np.asarray(self.absent, dtype=bool)
-            if extra.shape != (n,):
-                raise DataError(f"sequence '{self.name}': {len(extra)} absence flags for {n} frames")
-            absent = absent | extra
-        absent.setflags(write=False)
-        object.__setattr__(self, "absent", absent)
+        object.__setattr__(self, "absent", absence_flags(self.name, gt, self.gt_complete, self.absent))
         object.__setattr__(self, "frame_paths", tuple(str(p) for p in self.frame_paths))
 
     @classmethod

@@ -24,7 +24,7 @@ import numpy as np
 from edgetrack.errors import DataError
 
 from .gtfile import read_boxes
-from .sequence import Dataset
+from .sequence import Dataset, absence_flags
 from .sources import known_source, source_of
 from .videofile import VIDEO_SUFFIXES, VideoFrames, is_video_file
 
@@ -59,15 +59,7 @@ class VideoSequence:
                             f"frames of {self.video.path}")
         gt.setflags(write=False)
         object.__setattr__(self, "gt", gt)
-        n = len(gt)
-        absent = np.isnan(gt).any(axis=1) if self.gt_complete else np.zeros(n, dtype=bool)
-        if self.absent is not None:
-            extra = np.asarray(self.absent, dtype=bool)
-            if extra.shape != (n,):
-                raise DataError(f"sequence '{self.name}': {len(extra)} absence flags for {n} frames")
-            absent = absent | extra
-        absent.setflags(write=False)
-        object.__setattr__(self, "absent", absent)
+        object.__setattr__(self, "absent", absence_flags(self.name, gt, self.gt_complete, self.absent))
         object.__setattr__(self, "source", self.source or source_of(self.name))
 
     def __len__(self) -> int:

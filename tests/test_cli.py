@@ -74,3 +74,13 @@ def test_import_export_track_pysot_bag(tmp_path, capsys):
     pred = np.loadtxt(boxes, delimiter=",")[:, :4]
     ious = _iou(pred, gt[:len(pred)])
     assert len(pred) == 60 and np.nanmean(ious) > 0.5
+
+
+def test_train_help_is_plain_text(capsys):
+    pytest.importorskip("torch")
+    from edgetrack.training.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    out = capsys.readouterr().out
+    assert exit_info.value.code == 0 and "``" not in out and "prune" in out and "distill" in out

@@ -24,7 +24,10 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="edgetrack-train", description=__doc__)
+    parser = argparse.ArgumentParser(prog="edgetrack-train", description=(
+        "Distil students from a teacher (TSsKD, or cut from the teacher and distilled in stages), train the NOKD "
+        "baseline, choose a pruned shape by measured latency, search the dull student's architecture. Configs "
+        "are YAML files plus --set key.sub=value overrides."))
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     d = sub.add_parser("distill", help="TSsKD: teacher + students trained together")
     _common(d)

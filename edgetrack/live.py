@@ -57,6 +57,7 @@ class LatestFrames:
             with self._cond:
                 self._ended = True
                 self._cond.notify_all()
+            self._cap.release()  # only this thread touches the capture: never released under a read
 
     def __iter__(self) -> Iterator[np.ndarray]:
         while True:
@@ -70,10 +71,11 @@ class LatestFrames:
             yield frame
 
     def close(self) -> None:
+        """Stop reading; the grabber releases the capture after its current read (a blocked stream read is
+        left to finish in the background rather than freed under it)."""
         with self._cond:
             self._ended = True
         self._thread.join(timeout=2.0)
-        self._cap.release()
 
 
 def gui_problem() -> str | None:

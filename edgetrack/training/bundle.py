@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     from ..runtime.registry import bundled_dir
 
     extra = json.loads(args.extra.read_text()) if args.extra else None
-    target = default_model_dir() if args.name == "default" else bundled_dir(args.name)
+    target = bundled_dir(args.name)
     target.mkdir(parents=True, exist_ok=True)
     print(json.dumps(bundle(args.checkpoint, args.note, target, extra), indent=2))
     return 0

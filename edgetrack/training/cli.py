@@ -101,15 +101,11 @@ def run_prune(args: argparse.Namespace) -> int:
     from .config import load_config
     from .loader import make_loader_factory
     from .prune_search import run_choice
-    from .trainer import TrainConfig, normalise
+    from .trainer import TrainConfig, crop_batches
 
     cfg = load_config(TrainConfig, args.config, _overrides(args))
     teacher = load_checkpoint(cfg.teacher).eval()
-    batches = make_loader_factory(cfg, ddp.DistInfo())(0)
-    crops = []
-    for _ in range(args.batches):
-        b = next(batches)
-        crops.append((normalise(b["template"], teacher.spec), normalise(b["search"], teacher.spec)))
+    crops = crop_batches(make_loader_factory(cfg, ddp.DistInfo()), teacher.spec, args.batches)
     out = Path(args.out or cfg.out)
     result = run_choice(teacher, crops, args.latency_target, out)
     print(json.dumps({k: result[k] for k in ("target_ms", "teacher_ms", "chosen")}, indent=1))

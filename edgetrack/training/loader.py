@@ -16,12 +16,18 @@ from .pairs import PairSpec
 from .split import assert_disjoint, load_split
 
 
+def held_out_names(split: str) -> set[str]:
+    """Names a run must never train on: the split's validation sequences and unlabeled validation videos."""
+    if not split:
+        return set()
+    doc = load_split(split)
+    return set(doc["val"]) | set(doc.get("unlabeled_val", []))
+
+
 def gather_sources(cfg, split: str = "") -> list:
-    """Sequences from ``cfg.data`` folders (minus the split's validation ones), videos, synthetic sequences."""
-    held_out: set[str] = set()
-    if split:
-        doc = load_split(split)
-        held_out = set(doc["val"]) | set(doc.get("unlabeled_val", []))
+    """Sequences from ``cfg.data`` folders (minus the split's validation ones), videos, synthetic sequences.
+    Empty is an error unless the config also names pool folders (``cfg.pool``)."""
+    held_out = held_out_names(split)
     sources: list = []
     excluded = held_out | set(getattr(cfg, "exclude", ()))
     for folder in cfg.data:
@@ -84,11 +90,8 @@ def make_loader_factory(cfg, dist) -> Callable[[int], Iterator[dict]]:
     from ..checkpoint import read_spec
 
     spec: TrackerSpec = read_spec(cfg.teacher)
-    held = load_split(cfg.data.split) if cfg.data.split else {}
-    held_out = set(held.get("val", [])) | set(held.get("unlabeled_val", []))
-    sources = gather_sources(cfg.data, cfg.data.split) if (cfg.data.data or cfg.data.videos
-                                                          or cfg.data.synthetic) else []
-    sources += pool_sources(cfg.data, cfg.teacher, held_out)
+    sources = gather_sources(cfg.data, cfg.data.split)
+    sources += pool_sources(cfg.data, cfg.teacher, held_out_names(cfg.data.split))
     pair_spec = PairSpec(exemplar_size=spec.exemplar_size, instance_size=spec.instance_size,
                          context_amount=spec.context_amount, seed=cfg.seed + 7919 * dist.rank)
     per_epoch = max(cfg.data.batch_size, cfg.data.samples_per_epoch // cfg.data.batch_size * cfg.data.batch_size)

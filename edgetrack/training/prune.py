@@ -95,6 +95,7 @@ def _hidden_count(hidden: int, inp: int, frac: float) -> int:
 def pruned_arch(teacher_arch: dict[str, Any], cfg: PruneConfig) -> dict[str, Any]:
     """The student's ``arch``: hidden widths scaled, dropped blocks removed, towers narrowed/shortened."""
     arch = copy.deepcopy(teacher_arch)
+    kept = kept_blocks(teacher_arch, cfg)
     inp = arch["stem"] if isinstance(arch["stem"], int) else arch["stem"][2]
     rows = []
     for i, row in enumerate(teacher_arch["blocks"]):
@@ -104,7 +105,7 @@ def pruned_arch(teacher_arch: dict[str, Any], cfg: PruneConfig) -> dict[str, Any
             inp = out
         else:
             inp = row[2]
-        if i in kept_blocks(teacher_arch, cfg):
+        if i in kept:
             rows.append(list(row))
     arch["blocks"] = rows
     for key in ("cls_tower", "reg_tower"):

@@ -36,14 +36,24 @@ class PruneGrid:
 
 
 @torch.no_grad()
-def distance_to_teacher(student, teacher, crops) -> dict[str, float]:
-    """Relative squared error of the search features and mean absolute error of the foreground probability."""
-    feat, fg = [], []
+def teacher_references(teacher, crops) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """The teacher's search features and foreground probability on each ``(z, x)`` batch (computed once)."""
+    refs = []
     for z, x in crops:
-        (tc, _), tf = teacher.forward_train(z, x)
+        (cls, _), feats = teacher.forward_train(z, x)
+        refs.append((feats["xf"], cls.softmax(1)[:, 1]))
+    return refs
+
+
+@torch.no_grad()
+def distance_to_teacher(student, crops, references) -> dict[str, float]:
+    """Relative squared error of the search features and mean absolute error of the foreground probability,
+    against :func:`teacher_references` of the same crops."""
+    feat, fg = [], []
+    for (z, x), (t_xf, t_fg) in zip(crops, references):
         (sc, _), sf = student.forward_train(z, x)
-        feat.append(float((sf["xf"] - tf["xf"]).pow(2).mean() / tf["xf"].pow(2).mean()))
-        fg.append(float((tc.softmax(1)[:, 1] - sc.softmax(1)[:, 1]).abs().mean()))
+        feat.append(float((sf["xf"] - t_xf).pow(2).mean() / t_xf.pow(2).mean()))
+        fg.append(float((t_fg - sc.softmax(1)[:, 1]).abs().mean()))
     return {"feature_error": sum(feat) / len(feat), "fg_error": sum(fg) / len(fg)}
 
 
@@ -58,6 +68,7 @@ def choose_shape(teacher, crops: list, target_ms: float, grid: PruneGrid, runs: 
         raise InputError("choosing a pruned shape needs at least two batches of crops")
     half = len(crops) // 2
     stats = measure(teacher, crops[:half])
+    held, references = crops[half:], teacher_references(teacher, crops[half:])
     rows = []
     for cfg in tqdm(grid.candidates(), desc="prune candidates", disable=not progress):
         try:
@@ -66,7 +77,7 @@ def choose_shape(teacher, crops: list, target_ms: float, grid: PruneGrid, runs: 
             rows.append({"config": asdict(cfg), "error": str(exc)})
             continue
         rows.append({"config": asdict(cfg), "latency_ms": onnx_latency_ms(student.spec, runs=runs),
-                     **distance_to_teacher(student, teacher, crops[half:])})
+                     **distance_to_teacher(student, held, references)})
     ok = [r for r in rows if "latency_ms" in r and r["latency_ms"] <= target_ms]
     chosen = min(ok, key=lambda r: r["feature_error"]) if ok else None
     return {"target_ms": target_ms, "teacher_ms": onnx_latency_ms(teacher.spec, runs=runs), "chosen": chosen,

@@ -51,8 +51,8 @@ class PseudoTrack:
         return self.video.frame(index)
 
 
-def _key(teacher_path: str, video_path: str, cfg: PseudoConfig) -> str:
-    h = hashlib.sha256(Path(teacher_path).read_bytes())
+def _key(teacher_digest: str, video_path: str, cfg: PseudoConfig) -> str:
+    h = hashlib.sha256(teacher_digest.encode())
     h.update(json.dumps(asdict(cfg), sort_keys=True).encode())
     h.update(str(Path(video_path).stat().st_size).encode())
     return f"{Path(video_path).stem}-{h.hexdigest()[:12]}"
@@ -103,8 +103,9 @@ def pseudo_tracks(teacher_path: str, videos: list, cache_dir: str | os.PathLike,
     cache = Path(cache_dir)
     cache.mkdir(parents=True, exist_ok=True)
     tracker, tracks = None, []
+    digest = hashlib.sha256(Path(teacher_path).read_bytes()).hexdigest()
     for video in tqdm(videos, desc="pseudo-tracks", disable=not progress, unit="video"):
-        file = cache / f"{_key(teacher_path, video.path, cfg)}.npz"
+        file = cache / f"{_key(digest, video.path, cfg)}.npz"
         if file.exists():
             arrays = list(np.load(file)["tracks"])
         else:

@@ -165,6 +165,19 @@ def normalise(images: torch.Tensor, spec) -> torch.Tensor:
     return (images - mean) / std
 
 
+def crop_batches(loader_factory, spec, count: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """The first ``count`` batches of a run's stream as normalised ``(z, x)`` crops (fewer when the run is
+    shorter)."""
+    batches, crops = loader_factory(0), []
+    try:
+        for _ in range(count):
+            b = next(batches)
+            crops.append((normalise(b["template"], spec), normalise(b["search"], spec)))
+    except DataError:  # a run shorter than that: what there is
+        pass
+    return crops
+
+
 class Trainer:
     """Owns the models, optimizers and logs of one run; ``run()`` trains to ``cfg.steps``."""
 
@@ -190,6 +203,7 @@ class Trainer:
         self.steps = {n: ddp.wrap(_Step(m, [s for s, _ in self.taps[n]]), self.dist)
                       for n, m in self.students.items()}
         self.teacher_taps = sorted({t for pairs in self.taps.values() for _, t in pairs})
+        self.tap_where = {n: [self.teacher_taps.index(t) for _, t in pairs] for n, pairs in self.taps.items()}
         self.optims = {n: make_optimizer(m.parameters(), cfg.optim) for n, m in self.students.items()}
         self.step = 0
         if cfg.resume:
@@ -221,15 +235,7 @@ class Trainer:
 
     def _calibration(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """Real crops for the pruning statistics: the first batches of the training stream."""
-        spec, batches = self.teacher.spec, self.loader_factory(0)
-        crops = []
-        try:
-            for _ in range(max(1, self.cfg.prune.calib_batches)):
-                b = next(batches)
-                crops.append((normalise(b["template"], spec), normalise(b["search"], spec)))
-        except DataError:  # a run shorter than the calibration: what there is
-            pass
-        return crops
+        return crop_batches(self.loader_factory, self.teacher.spec, max(1, self.cfg.prune.calib_batches))
 
     def _forward(self, z: torch.Tensor, x: torch.Tensor):
         with torch.no_grad():
@@ -240,7 +246,7 @@ class Trainer:
         outs, feats = zip(*(self.steps[n](z, x) for n in self.names))
         for n, f in zip(self.names, feats):
             if self.taps[n]:
-                where = [self.teacher_taps.index(t) for _, t in self.taps[n]]
+                where = self.tap_where[n]
                 f["teacher_taps"] = [t_feats["z_taps"][k] for k in where] + [t_feats["x_taps"][k] for k in where]
         return t_out, t_feats, list(outs), list(feats)
 

@@ -120,12 +120,16 @@ class Tracker:
         self._state: _State | None = None
         self.init_ms = float("nan")
         self._setup_decoding()
-        check_graphs(self.backend, self.spec, self.files.root,
-                     len(self._scales) if self.spec.family == "siamfc" else 1)
+        check_graphs(self.backend, self.spec, self.files.root, self._search_batch)
 
     def __repr__(self) -> str:
         return (f"Tracker(model={str(self.files.root)!r}, family={self.spec.family!r}, "
                 f"backend={self.backend.name!r}, device={self.device!r})")
+
+    @property
+    def _search_batch(self) -> int:
+        """Search crops per update: the scale pyramid for SiamFC, one otherwise."""
+        return len(self._scales) if self.spec.family == "siamfc" else 1
 
     @contextmanager
     def _exclusive(self):
@@ -157,14 +161,9 @@ class Tracker:
 
         Not called automatically: call it after loading when the first ``init``/``update`` must not stall.
         """
-        spec = self.spec
         with self._exclusive():
             start = time.perf_counter()
-            z = np.zeros((1, 3, spec.exemplar_size, spec.exemplar_size), dtype=np.float32)
-            zfs = self.backend.run_template(z)
-            n = len(self._scales) if spec.family == "siamfc" else 1
-            x = np.zeros((n, 3, spec.instance_size, spec.instance_size), dtype=np.float32)
-            self.backend.run_search(x, [np.repeat(zf, n, axis=0) for zf in zfs])
+            check_graphs(self.backend, self.spec, self.files.root, self._search_batch)  # both graphs on zeros
             return (time.perf_counter() - start) * 1000.0
 
     @property

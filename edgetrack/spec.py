@@ -13,7 +13,7 @@ from typing import Any
 
 from .errors import SpecError
 
-FAMILIES = ("nanotrack", "siamrpn", "siamfc")
+FAMILIES = ("nanotrack", "siamrpn", "siamfc", "vit")
 SPEC_VERSION = 1
 METADATA_KEY = "edgetrack_spec"
 
@@ -24,6 +24,8 @@ class TrackerSpec:
 
     Pixel values fed to the network are ``(pixel - mean) / std`` in ``channel_order``; crops are padded with
     the per-channel image mean. ``window_influence``, ``penalty_k`` and ``lr`` follow pysot's definitions.
+    ``template_factor`` > 0 (the ``vit`` family) makes the template crop ``template_factor * sqrt(w * h)`` wide
+    instead of the context rule; :mod:`edgetrack.runtime.centre_head` says how the vit family uses the rest.
     """
 
     family: str
@@ -50,6 +52,7 @@ class TrackerSpec:
     scale_lr: float = 0.59
     response_up: int = 16
     lost_threshold: float = 0.0
+    template_factor: float = 0.0
     version: int = SPEC_VERSION
 
     def __post_init__(self) -> None:
@@ -125,7 +128,7 @@ def validate(spec: TrackerSpec) -> None:
                f"{name} must be a positive integer, got {value!r}")
     _check(spec.instance_size >= spec.exemplar_size, "instance_size must be >= exemplar_size")
     for name in ("context_amount", "window_influence", "penalty_k", "lr", "scale_step", "scale_penalty",
-                 "scale_lr", "lost_threshold"):
+                 "scale_lr", "lost_threshold", "template_factor"):
         _check(_is_num(getattr(spec, name)), f"{name} must be a finite number, got {getattr(spec, name)!r}")
     _check(0.0 <= spec.window_influence <= 1.0, "window_influence must be in [0, 1]")
     _check(0.0 <= spec.lr <= 1.0, "lr must be in [0, 1]")
@@ -143,3 +146,4 @@ def validate(spec: TrackerSpec) -> None:
                "anchor ratios and scales must be positive numbers")
     if spec.family == "siamfc":
         _check(spec.scale_num % 2 == 1, "siamfc scale_num must be odd")
+    _check(spec.template_factor >= 0, "template_factor must be >= 0")

@@ -26,6 +26,8 @@ class TrackerSpec:
     the per-channel image mean. ``window_influence``, ``penalty_k`` and ``lr`` follow pysot's definitions.
     ``template_factor`` > 0 (the ``vit`` family) makes the template crop ``template_factor * sqrt(w * h)`` wide
     instead of the context rule; :mod:`edgetrack.runtime.centre_head` says how the vit family uses the rest.
+    ``calibration`` maps each update's evidence to its result's confidence and state
+    (:mod:`edgetrack.runtime.confidence`, fitted per model by ``edgetrack calibrate``); empty: a generic default.
     """
 
     family: str
@@ -53,6 +55,7 @@ class TrackerSpec:
     response_up: int = 16
     lost_threshold: float = 0.0
     template_factor: float = 0.0
+    calibration: dict[str, Any] = field(default_factory=dict)
     version: int = SPEC_VERSION
 
     def __post_init__(self) -> None:
@@ -147,3 +150,7 @@ def validate(spec: TrackerSpec) -> None:
     if spec.family == "siamfc":
         _check(spec.scale_num % 2 == 1, "siamfc scale_num must be odd")
     _check(spec.template_factor >= 0, "template_factor must be >= 0")
+    if spec.calibration:
+        from .runtime.confidence import check_calibration  # the runtime interprets it
+
+        check_calibration(spec.calibration)

@@ -1,0 +1,273 @@
+"""Is the box still on the target? Per-frame evidence, the calibrated confidence, the state machine and the
+recovery policy (numpy only).
+
+Every update measures a few numbers on the search's score map (:data:`FEATURES`): the chosen cell's score as a
+logit (``peak``), how far the peak stands out of the rest of the map (``psr``, peak-to-sidelobe ratio), how spread
+the map is (``entropy``), how far the chosen box moved and changed size against the previous box (``motion``,
+``size_change``), and how far the peak fell below its level in the first frames (``drop``). The spec's
+``calibration`` maps them to a probability that the box is on the target (a logistic model fitted per model on
+real and synthetic absent-target frames: ``edgetrack calibrate``); a spec without one gets :data:`DEFAULT`.
+
+States (:class:`State`): TRACKING (confidence at or above ``uncertain_below``), UNCERTAIN (below it), LOST (below
+``lost_below`` for ``lost_after`` updates in a row). A LOST target leaves that state when a search finds it again
+with confidence at or above ``reacquire_above``. What the tracker does while LOST is a :class:`Recovery` policy.
+"""
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+import numpy as np
+
+from ..errors import InputError, SpecError
+
+FEATURES = ("peak", "psr", "entropy", "motion", "size_change", "drop")
+_LOGIT_CLIP = 12.0
+
+
+class State(str, Enum):
+    """What a :class:`~edgetrack.TrackResult` says about its box (the value is the name in lower case)."""
+
+    TRACKING = "tracking"
+    UNCERTAIN = "uncertain"
+    LOST = "lost"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def logit(p: float) -> float:
+    p = min(max(float(p), 1e-6), 1.0 - 1e-6)
+    return max(-_LOGIT_CLIP, min(_LOGIT_CLIP, math.log(p / (1.0 - p))))
+
+
+def sigmoid(x: float) -> float:
+    return 0.5 * (1.0 + math.tanh(0.5 * x))
+
+
+# ------------------------------------------------------------------------------------------------ evidence
+def map_evidence(score_map: np.ndarray, chosen_score: float, move: tuple[float, float],
+                 size_ratio: float) -> dict[str, float]:
+    """The per-frame numbers of one search, before ``drop`` (which needs the target's history).
+
+    ``score_map``: (S, S) foreground probabilities (for anchor heads, the best anchor per cell); ``chosen_score``
+    the score of the cell the tracker chose; ``move``: the chosen box's centre shift in target sizes (dx, dy);
+    ``size_ratio``: the chosen box's size over the previous box's (sqrt of the area ratio).
+    """
+    m = np.asarray(score_map, dtype=np.float64)
+    s = m.shape[-1]
+    iy, ix = np.unravel_index(int(np.argmax(m)), m.shape)
+    r = max(1, s // 8)
+    mask = np.ones(m.shape, dtype=bool)
+    mask[max(0, iy - r):iy + r + 1, max(0, ix - r):ix + r + 1] = False
+    side = m[mask]
+    psr = (float(m[iy, ix]) - float(side.mean())) / (float(side.std()) + 1e-3) if side.size else 0.0
+    p = m.reshape(-1) / max(float(m.sum()), 1e-12)
+    entropy = float(-(p * np.log(np.maximum(p, 1e-12))).sum() / math.log(p.size)) if p.size > 1 else 0.0
+    return {"peak": logit(chosen_score), "psr": min(psr, 50.0), "entropy": entropy,
+            "motion": float(math.hypot(*move)), "size_change": abs(math.log(max(size_ratio, 1e-6)))}
+
+
+# ------------------------------------------------------------------------------------------------ calibration
+@dataclass(frozen=True)
+class Calibration:
+    """A logistic model over :data:`FEATURES` and the thresholds of the state machine.
+
+    ``confidence = sigmoid(bias + sum(weights[i] * feature[features[i]]))``, averaged as logits over the last
+    ``smooth`` updates. Stored in the spec as ``calibration`` (:meth:`to_dict`); ``fitted_on`` says on what.
+    """
+
+    features: tuple[str, ...] = ("peak",)
+    weights: tuple[float, ...] = (1.0,)
+    bias: float = 0.0
+    smooth: int = 1
+    uncertain_below: float = 0.5
+    lost_below: float = 0.2
+    lost_after: int = 3
+    reacquire_above: float = 0.6
+    ref_frames: int = 5
+    fitted_on: str = ""
+
+    def __post_init__(self) -> None:
+        check_calibration(self.to_dict())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"features": list(self.features), "weights": [float(w) for w in self.weights], "bias": self.bias,
+                "smooth": self.smooth, "uncertain_below": self.uncertain_below, "lost_below": self.lost_below,
+                "lost_after": self.lost_after, "reacquire_above": self.reacquire_above,
+                "ref_frames": self.ref_frames, "fitted_on": self.fitted_on}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Calibration:
+        check_calibration(data)
+        kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+        return cls(**kwargs)
+
+    def logit_of(self, evidence: dict[str, float]) -> float:
+        return self.bias + sum(w * evidence[f] for f, w in zip(self.features, self.weights))
+
+
+_NUMBERS = ("bias", "uncertain_below", "lost_below", "reacquire_above")
+_COUNTS = ("smooth", "lost_after", "ref_frames")
+
+
+def _num(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def check_calibration(data: Any) -> None:
+    """Raise :class:`SpecError` when ``data`` is not a valid calibration mapping (see :class:`Calibration`)."""
+    if not isinstance(data, dict):
+        raise SpecError(f"calibration must be a mapping, got {type(data).__name__}")
+    known = set(Calibration.__dataclass_fields__)
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise SpecError(f"calibration has unknown keys {unknown}; known keys are {sorted(known)}")
+    feats, weights = list(data.get("features", ())), list(data.get("weights", ()))
+    if not feats or len(feats) != len(weights):
+        raise SpecError(f"calibration needs as many weights as features, got {feats!r} and {weights!r}")
+    bad = [f for f in feats if f not in FEATURES]
+    if bad:
+        raise SpecError(f"calibration names unknown features {bad}; known: {list(FEATURES)}")
+    if not all(_num(w) for w in weights) or not all(_num(data[k]) for k in _NUMBERS if k in data):
+        raise SpecError("calibration weights, bias and thresholds must be finite numbers")
+    for key in _COUNTS:
+        value = data.get(key, 1)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise SpecError(f"calibration {key} must be a positive integer, got {value!r}")
+    low, mid, up = (data.get(k, d) for k, d in (("lost_below", .2), ("uncertain_below", .5),
+                                                ("reacquire_above", .6)))
+    if not 0.0 <= low <= mid <= 1.0 or not 0.0 <= up <= 1.0:
+        raise SpecError(f"calibration thresholds must satisfy 0 <= lost_below ({low}) <= uncertain_below ({mid}) "
+                        f"<= 1 and 0 <= reacquire_above ({up}) <= 1")
+
+
+#: What a spec without a ``calibration`` gets: the raw peak score mapped through a curve fitted on the bundled
+#: default model's frames (dev-split train sequences and the pool's train rows, with synthetic disappearances).
+DEFAULT = Calibration(features=("peak",), weights=(1.0,), bias=0.0, fitted_on="generic default (no calibration "
+                                                                              "in the spec)")
+
+
+def calibration_of(spec) -> Calibration:
+    """The spec's calibration, or :data:`DEFAULT` when it has none (specs written before there was one)."""
+    data = getattr(spec, "calibration", None)
+    return Calibration.from_dict(data) if data else DEFAULT
+
+
+# ------------------------------------------------------------------------------------------------ state machine
+class Monitor:
+    """One target's confidence history and state. ``observe`` turns a search's evidence into (confidence,
+    state); ``candidate`` scores a re-acquisition candidate without changing anything."""
+
+    def __init__(self, calibration: Calibration, lost_threshold: float = 0.0) -> None:
+        self.cal = calibration
+        self.lost_threshold = lost_threshold  # the spec's raw-score floor: below it the confidence is 0
+        self.state = State.TRACKING
+        self.low_run = 0
+        self.lost_frames = 0
+        self._peaks: list[float] = []
+        self._logits: deque[float] = deque(maxlen=calibration.smooth)
+
+    def complete(self, evidence: dict[str, float]) -> dict[str, float]:
+        """``evidence`` with ``drop``: how far the peak logit is below its mean over the first updates."""
+        ref = float(np.mean(self._peaks)) if self._peaks else evidence["peak"]
+        return {**evidence, "drop": max(0.0, ref - evidence["peak"])}
+
+    def candidate(self, evidence: dict[str, float]) -> float:
+        """Confidence of one search on its own (no smoothing): for re-acquisition candidates."""
+        if sigmoid(evidence["peak"]) < self.lost_threshold:
+            return 0.0
+        return sigmoid(self.cal.logit_of(self.complete(evidence)))
+
+    def observe(self, evidence: dict[str, float]) -> tuple[float, State]:
+        """Confidence and state after one ordinary search (the target not LOST, or recovery off)."""
+        full = self.complete(evidence)
+        if len(self._peaks) < self.cal.ref_frames:
+            self._peaks.append(evidence["peak"])
+        self._logits.append(self.cal.logit_of(full))
+        conf = sigmoid(float(np.mean(self._logits)))
+        if sigmoid(evidence["peak"]) < self.lost_threshold:
+            conf = 0.0
+        return conf, self._advance(conf)
+
+    def _advance(self, conf: float) -> State:
+        cal = self.cal
+        if self.state is State.LOST:
+            if conf >= cal.reacquire_above:
+                return self.found()
+            self.lost_frames += 1
+            return self.state
+        self.low_run = self.low_run + 1 if conf < cal.lost_below else 0
+        if self.low_run >= cal.lost_after:
+            self.state, self.lost_frames = State.LOST, 0
+        else:
+            self.state = State.UNCERTAIN if conf < cal.uncertain_below else State.TRACKING
+        return self.state
+
+    def still_lost(self) -> State:
+        """A recovery search that found nothing good enough."""
+        self.lost_frames += 1
+        return self.state
+
+    def found(self) -> State:
+        """The target was re-acquired: back to TRACKING with a fresh smoothing window."""
+        self.state, self.low_run, self.lost_frames = State.TRACKING, 0, 0
+        self._logits.clear()
+        return self.state
+
+
+# ------------------------------------------------------------------------------------------------ recovery
+@dataclass(frozen=True)
+class Recovery:
+    """What a tracker does while its target is LOST (the long-term mode); ``Recovery(enabled=False)`` tracks on
+    as a short-term tracker does (the state is still reported).
+
+    While LOST the tracker reports the last box it trusted (its last TRACKING box) and searches around it, the
+    search region growing by ``growth`` per update up to ``max_factor`` times its normal side (the crop is
+    resized to the network's input, so the target looks smaller). Every ``tiles_every`` LOST updates (0: never)
+    it also searches the whole frame in tiles of the normal search side, all tiles in one batched network call
+    (at most ``max_tiles``, the coarsest grid that covers the frame). A candidate whose confidence reaches the
+    calibration's ``reacquire_above`` ends the LOST state.
+    """
+
+    enabled: bool = True
+    growth: float = 1.25
+    max_factor: float = 2.5
+    tiles_every: int = 5
+    max_tiles: int = 16
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.enabled, bool):
+            raise InputError(f"Recovery.enabled must be True or False, got {self.enabled!r}")
+        if not (_num(self.growth) and self.growth >= 1.0 and _num(self.max_factor) and self.max_factor >= 1.0):
+            raise InputError(f"Recovery growth and max_factor must be numbers >= 1, got {self.growth!r}, "
+                             f"{self.max_factor!r}")
+        for name in ("tiles_every", "max_tiles"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise InputError(f"Recovery.{name} must be a non-negative integer, got {value!r}")
+
+    def factor(self, lost_frames: int) -> float:
+        """Search-side multiplier on the ``lost_frames``-th LOST update (1 on the first)."""
+        return min(self.max_factor, self.growth ** max(0, lost_frames))
+
+    def tiles_now(self, lost_frames: int) -> bool:
+        return self.tiles_every > 0 and self.max_tiles > 0 and lost_frames % self.tiles_every == 0
+
+
+def tile_centres(frame_shape: tuple[int, ...], side: float, max_tiles: int) -> list[tuple[float, float]]:
+    """Centres of square tiles of ``side`` px covering the frame (overlapping evenly), at most ``max_tiles``;
+    with a larger side when more would be needed."""
+    ih, iw = frame_shape[:2]
+    side = max(float(side), 1.0)
+    while True:
+        nx, ny = max(1, math.ceil(iw / side)), max(1, math.ceil(ih / side))
+        if nx * ny <= max_tiles:
+            break
+        side *= 1.25
+    xs = np.linspace(side / 2, iw - side / 2, nx) if nx > 1 else np.array([iw / 2])
+    ys = np.linspace(side / 2, ih - side / 2, ny) if ny > 1 else np.array([ih / 2])
+    return [(float(x), float(y)) for y in ys for x in xs]

@@ -67,8 +67,20 @@ def map_evidence(score_map: np.ndarray, chosen_score: float, move: tuple[float, 
     psr = (float(m[iy, ix]) - float(side.mean())) / (float(side.std()) + 1e-3) if side.size else 0.0
     p = m.reshape(-1) / max(float(m.sum()), 1e-12)
     entropy = float(-(p * np.log(np.maximum(p, 1e-12))).sum() / math.log(p.size)) if p.size > 1 else 0.0
+    entropy = min(max(entropy, 0.0), 1.0)
     return {"peak": logit(chosen_score), "psr": min(psr, 50.0), "entropy": entropy,
             "motion": float(math.hypot(*move)), "size_change": abs(math.log(max(size_ratio, 1e-6)))}
+
+
+def candidate_evidence(scores: np.ndarray, score_size: int, box: np.ndarray, score: float, target_w: float,
+                       target_h: float) -> dict[str, float]:
+    """:func:`map_evidence` of a candidate search (NanoTrack, SiamRPN): ``scores`` of every candidate (anchor-major
+    for anchor heads), the chosen ``box`` (cx, cy, w, h relative to the crop centre) and ``score``, and the target
+    size, all in search-crop pixels."""
+    size = math.sqrt(max(target_w * target_h, 1e-12))
+    score_map = np.asarray(scores).reshape(-1, score_size, score_size).max(axis=0)
+    ratio = math.sqrt(max(float(box[2] * box[3]), 1e-12)) / size
+    return map_evidence(score_map, score, (float(box[0]) / size, float(box[1]) / size), ratio)
 
 
 # ------------------------------------------------------------------------------------------------ calibration
@@ -187,9 +199,13 @@ class Monitor:
         full = self.complete(evidence)
         if len(self._peaks) < self.cal.ref_frames:
             self._peaks.append(evidence["peak"])
+        return self.judge(full)
+
+    def judge(self, full: dict[str, float]) -> tuple[float, State]:
+        """Confidence and state from complete evidence (``drop`` included)."""
         self._logits.append(self.cal.logit_of(full))
         conf = sigmoid(float(np.mean(self._logits)))
-        if sigmoid(evidence["peak"]) < self.lost_threshold:
+        if sigmoid(full["peak"]) < self.lost_threshold:
             conf = 0.0
         return conf, self._advance(conf)
 
@@ -258,9 +274,10 @@ class Recovery:
         return self.tiles_every > 0 and self.max_tiles > 0 and lost_frames % self.tiles_every == 0
 
 
-def tile_centres(frame_shape: tuple[int, ...], side: float, max_tiles: int) -> list[tuple[float, float]]:
-    """Centres of square tiles of ``side`` px covering the frame (overlapping evenly), at most ``max_tiles``;
-    with a larger side when more would be needed."""
+def tile_centres(frame_shape: tuple[int, ...], side: float,
+                 max_tiles: int) -> tuple[list[tuple[float, float]], float]:
+    """Centres and side of square tiles covering the frame (overlapping evenly): ``side`` px, or larger when more
+    than ``max_tiles`` would be needed."""
     ih, iw = frame_shape[:2]
     side = max(float(side), 1.0)
     while True:
@@ -270,4 +287,4 @@ def tile_centres(frame_shape: tuple[int, ...], side: float, max_tiles: int) -> l
         side *= 1.25
     xs = np.linspace(side / 2, iw - side / 2, nx) if nx > 1 else np.array([iw / 2])
     ys = np.linspace(side / 2, ih - side / 2, ny) if ny > 1 else np.array([ih / 2])
-    return [(float(x), float(y)) for y in ys for x in xs]
+    return [(float(x), float(y)) for y in ys for x in xs], side

@@ -1,0 +1,171 @@
+"""The lost state: calibration in the spec, the state machine, recovery, fitting, storing, and the tracker's
+states on frames where the target is gone."""
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+from conftest import shared_path
+
+from edgetrack.errors import InputError, SpecError
+from edgetrack.runtime.confidence import (
+    DEFAULT,
+    FEATURES,
+    Calibration,
+    Monitor,
+    Recovery,
+    State,
+    calibration_of,
+    map_evidence,
+    tile_centres,
+)
+from edgetrack.spec import TrackerSpec
+
+
+def _evidence(peak: float) -> dict[str, float]:
+    return {"peak": peak, "psr": 5.0, "entropy": 0.8, "motion": 0.1, "size_change": 0.0}
+
+
+def test_spec_carries_a_calibration_and_old_specs_get_the_default():
+    spec = TrackerSpec("nanotrack")
+    assert spec.calibration == {} and calibration_of(spec) == DEFAULT
+    cal = Calibration(features=("peak", "psr"), weights=(1.0, 0.2), bias=-1.0, lost_after=2)
+    with_cal = spec.with_(calibration=cal.to_dict())
+    again = TrackerSpec.from_json(with_cal.to_json())
+    assert again == with_cal and calibration_of(again) == cal
+    old = {k: v for k, v in spec.to_dict().items() if k != "calibration"}  # a spec written before the field
+    assert calibration_of(TrackerSpec.from_dict(old)) == DEFAULT
+
+
+@pytest.mark.parametrize("bad", [
+    {"features": ["peak", "nope"], "weights": [1, 1]},
+    {"features": ["peak"], "weights": [1, 2]},
+    {"features": ["peak"], "weights": [float("nan")]},
+    {"features": ["peak"], "weights": [1], "lost_below": 0.7, "uncertain_below": 0.5},
+    {"features": ["peak"], "weights": [1], "lost_after": 0},
+    {"features": ["peak"], "weights": [1], "colour": "red"},
+])
+def test_a_bad_calibration_is_a_spec_error(bad):
+    with pytest.raises(SpecError):
+        TrackerSpec("nanotrack", calibration=bad)
+
+
+def test_state_machine_goes_uncertain_then_lost_and_back():
+    cal = Calibration(features=("peak",), weights=(1.0,), bias=0.0, uncertain_below=0.5, lost_below=0.2,
+                      lost_after=3, reacquire_above=0.7)
+    mon = Monitor(cal)
+    assert mon.observe(_evidence(3.0))[1] is State.TRACKING
+    assert mon.observe(_evidence(-0.5))[1] is State.UNCERTAIN
+    states = [mon.observe(_evidence(-3.0))[1] for _ in range(3)]
+    assert states == [State.UNCERTAIN, State.UNCERTAIN, State.LOST]
+    conf, state = mon.observe(_evidence(0.5))  # 0.62: not enough to come back
+    assert state is State.LOST and 0.6 < conf < 0.7
+    assert mon.observe(_evidence(2.0))[1] is State.TRACKING
+
+
+def test_raw_score_floor_of_old_specs_still_counts():
+    mon = Monitor(DEFAULT, lost_threshold=0.3)
+    conf, _ = mon.observe(_evidence(np.log(0.2 / 0.8)))
+    assert conf == 0.0
+
+
+def test_evidence_of_a_sharp_peak_and_of_a_flat_map():
+    sharp = np.full((16, 16), 0.01)
+    sharp[8, 8] = 0.95
+    flat = np.full((16, 16), 0.3)
+    a, b = map_evidence(sharp, 0.95, (0.0, 0.0), 1.0), map_evidence(flat, 0.3, (0.5, 0.0), 1.2)
+    assert a["psr"] > 10 > b["psr"] and a["entropy"] < b["entropy"] <= 1.0
+    assert a["peak"] > 0 > b["peak"] and b["motion"] == pytest.approx(0.5)
+    assert b["size_change"] == pytest.approx(np.log(1.2))
+
+
+def test_recovery_is_validated_and_grows_the_search():
+    rec = Recovery(growth=1.5, max_factor=2.0, tiles_every=3)
+    assert [rec.factor(k) for k in range(4)] == [1.0, 1.5, 2.0, 2.0]
+    assert rec.tiles_now(0) and not rec.tiles_now(1) and rec.tiles_now(3)
+    for bad in (dict(growth=0.5), dict(enabled="yes"), dict(tiles_every=-1), dict(max_tiles=True)):
+        with pytest.raises(InputError):
+            Recovery(**bad)
+
+
+def test_tiles_cover_the_frame_within_the_budget():
+    centres, side = tile_centres((360, 640), 200.0, 16)
+    assert len(centres) <= 16 and side >= 200
+    xs, ys = zip(*centres)
+    assert min(xs) - side / 2 <= 0 and max(xs) + side / 2 >= 640
+    assert min(ys) - side / 2 <= 0 and max(ys) + side / 2 >= 360
+    few, side2 = tile_centres((360, 640), 50.0, 4)
+    assert len(few) <= 4 and side2 > 50
+
+
+def test_logistic_fit_recovers_known_weights():
+    from edgetrack.evaluation.calibration_fit import fit_logistic
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(4000, 2)) * [2.0, 1.0] + [1.0, 0.0]
+    p = 1 / (1 + np.exp(-(0.5 + 1.5 * x[:, 0] - 1.0 * x[:, 1])))
+    y = (rng.random(4000) < p).astype(float)
+    w = fit_logistic(x, y, l2=1e-4)
+    assert np.allclose(w, [0.5, 1.5, -1.0], atol=0.2)
+
+
+def test_disappearances_blank_the_target_and_mark_it_absent():
+    from edgetrack.data.synthetic import synthetic_sequence
+    from edgetrack.evaluation.disappear import Disappearing, cover, with_disappearances
+
+    seqs = [synthetic_sequence(i, n_frames=40) for i in range(2)]
+    gone = with_disappearances(seqs)
+    assert all(isinstance(g, Disappearing) and g.absent.sum() >= 8 for g in gone)
+    start, stop, kind = gone[0].stretches[0]
+    assert np.isnan(gone[0].gt[start:stop]).all() and gone[0].absent[start:stop].all()
+    assert (gone[0].absent >= seqs[0].absent).all() and gone[0].absent.sum() > seqs[0].absent.sum()
+    assert gone[1].stretches[0][2] == "noise"
+    assert not np.array_equal(gone[1].frame(gone[1].stretches[0][0]), seqs[1].frame(gone[1].stretches[0][0]))
+    frame = seqs[0].frame(1)
+    x, y, w, h = (int(v) for v in seqs[0].gt[1])
+    covered = cover(frame, seqs[0].gt[1])
+    assert not np.array_equal(covered[y:y + h, x:x + w], frame[y:y + h, x:x + w])
+
+
+def test_calibration_is_written_into_every_file_of_a_model(tmp_path):
+    from edgetrack.runtime.model_files import locate
+    from edgetrack.runtime.spec_files import write_calibration
+
+    folder = tmp_path / "default"
+    shutil.copytree(locate("default").root, folder)
+    cal = Calibration(features=("peak", "psr"), weights=(0.9, 0.1), bias=-0.5, fitted_on="test")
+    written = write_calibration(folder, cal.to_dict())
+    assert {p.name for p in written} == {"template.onnx", "search.onnx", "model.safetensors"}
+    assert calibration_of(locate(folder).spec) == cal
+    assert calibration_of(locate(folder / "model.safetensors").spec) == cal
+    import onnxruntime as ort  # the graphs still load and run
+
+    sess = ort.InferenceSession(str(folder / "template.onnx"))
+    assert sess.run(None, {"z": np.zeros((1, 3, 127, 127), np.float32)})[0].shape[0] == 1
+
+
+def test_state_metrics_count_flags_and_false_lost():
+    from edgetrack.evaluation.calibrate import state_metrics
+
+    states = np.array(["tracking", "uncertain", "lost", "lost", "tracking"])
+    absent = np.array([False, True, True, False, False])
+    m = state_metrics(states, absent, ~absent)
+    assert m["absent_recall"] == 1.0 and m["absent_lost"] == 0.5
+    assert m["absent_precision"] == pytest.approx(2 / 3) and m["visible_lost"] == pytest.approx(1 / 3)
+
+
+def test_features_names_are_stable():
+    assert FEATURES == ("peak", "psr", "entropy", "motion", "size_change", "drop")
+
+
+def test_shared_fit_and_eval_sets_share_no_video():
+    shared = shared_path("data", "dev-sequences").parents[1]
+    from edgetrack.evaluation.disappear import fit_and_eval_sets
+    from edgetrack.training.split import video_key
+
+    parts = fit_and_eval_sets(shared, max_frames=40)
+    fit = {video_key(s.name) for s in parts["fit"].real}
+    held = {video_key(s.name) for s in parts["eval"].real}
+    assert fit and held and not fit & held
+    assert all(g.absent.any() for g in parts["eval"].gone)

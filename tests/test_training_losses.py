@@ -16,19 +16,14 @@ from edgetrack.training.losses_dlf import ChannelAdapter, pairwise_feature_loss,
 from edgetrack.training.losses_kd import (  # noqa: E402
     KDConfig,
     adaptive_hard_loss,
-    attention_mse,
+    attention_distance,
     bounded_gate,
-    ks_gate,
-    ks_sigma,
-    ks_total,
-    ks_weights,
     soft_cls_kl,
     str_loss,
     teacher_bounded_reg,
     teacher_positive_mask,
     teacher_soft_loss,
     total_student_loss,
-    two_student_beta,
     xcorr_same,
 )
 
@@ -187,11 +182,11 @@ def test_ah_margin_both_ways_rpn():
 
 
 # ------------------------------------------------------------------------------------------------------ STR
-def test_attention_mse_hand_computed():
+def test_attention_distance_hand_computed():
     a, b = t([[1.0, 0.0], [0.0, 0.0]], (1, 2, 2)), t([[0.0, 1.0], [0.0, 0.0]], (1, 2, 2))
-    assert close(attention_mse(a, b), 0.5)
-    assert close(attention_mse(3 * b, b), 0.0)
-    assert close(attention_mse(t([[2.0]], (1, 1, 1)), t([[5.0]], (1, 1, 1))), 0.0)
+    assert close(attention_distance(a, b), math.sqrt(2.0), 1e-5)  # orthogonal unit vectors
+    assert close(attention_distance(3 * b, b), 0.0, 1e-5)  # scale-free
+    assert close(attention_distance(t([[2.0]], (1, 1, 1)), t([[5.0]], (1, 1, 1))), 0.0, 1e-5)
 
 
 def test_xcorr_same_matches_reference_correlation():
@@ -209,46 +204,12 @@ def test_str_zero_for_identical_and_positive_otherwise(norm):
     g = torch.Generator().manual_seed(1)
     feats = {"zf": torch.randn(2, 8, 4, 4, generator=g), "xf": torch.randn(2, 8, 8, 8, generator=g)}
     same = {k: v.clone() for k, v in feats.items()}
-    assert float(str_loss(feats, same, norm)) < 1e-12
+    assert float(str_loss(feats, same, norm)) < 1e-6
     other = {"zf": torch.randn(2, 16, 5, 5, generator=g), "xf": torch.randn(2, 16, 10, 10, generator=g)}
     assert float(str_loss(feats, other, norm)) > 0  # different channels and sizes
     assert float(str_loss([feats, feats], [other, same], norm)) == pytest.approx(float(str_loss(feats, other, norm)))
     template_only = float(str_loss({"zf": feats["zf"]}, other, norm))
     assert 0 < template_only < float(str_loss(feats, other, norm))
-
-
-# ------------------------------------------------------------------------------------------ knowledge sharing
-def test_ks_sigma_and_gate():
-    cfg = KDConfig(ks_sigma0=1.0, ks_decay=0.9, ks_h=0.005)
-    assert ks_sigma(0, cfg) == 1.0 and close(ks_sigma(2, cfg), 0.81)
-    assert ks_sigma(200, cfg) == 0.0 and ks_gate(0.1, 0.5, 200, cfg) == 0.0  # large epoch
-    assert close(ks_gate(0.504, 0.5, 1, cfg), 0.9)  # gap 0.004 < h
-    assert ks_gate(0.505, 0.5, 1, cfg) == 0.0 and ks_gate(0.6, 0.5, 0, cfg) == 0.0  # gap >= h
-
-
-def test_ks_weights_two_students():
-    beta = two_student_beta(0.5, intelligent=1)
-    assert beta == [[0.0, 1.0], [0.5, 0.0]]
-    w = ks_weights([t(0.5), t(0.3)], beta, epoch=1)  # the intelligent one is far better
-    assert close(w[0][1], 0.9) and w[1][0] == 0.0
-    w = ks_weights([0.302, 0.3], beta, epoch=1)  # close: both directions, the intelligent discounted by beta
-    assert close(w[0][1], 0.9) and close(w[1][0], 0.45)
-    w = ks_weights([0.5, 0.3], beta, epoch=1, teacher_loss_gt=0.1)  # student 1 not within h of the teacher
-    assert w == [[0.0, 0.0], [0.0, 0.0]]
-
-
-def test_ks_total_general_form_and_gradients():
-    outs = [_random_case("nanotrack", seed=s, grad=True)[0] for s in range(3)]
-    beta = torch.ones(3, 3) - torch.eye(3)
-    terms = ks_total([0.3, 0.3, 0.3], outs, beta, epoch=0, family="nanotrack")
-    assert len(terms) == 3 and all(float(x.detach()) > 0 for x in terms)
-    terms[0].backward()
-    assert outs[0]["cls"].grad is not None and outs[1]["cls"].grad is None and outs[2]["reg"].grad is None
-    same = [outs[0], {k: v.detach().clone() for k, v in outs[0].items()}]
-    terms = ks_total([0.3, 0.3], same, two_student_beta(), 0, family="nanotrack")
-    assert all(abs(float(x.detach())) < 1e-9 for x in terms)
-    off = ks_total([0.3, 0.3], outs[:2], two_student_beta(), epoch=500, family="nanotrack")
-    assert all(float(x.detach()) == 0.0 for x in off)
 
 
 # ------------------------------------------------------------------------------------------------- overall

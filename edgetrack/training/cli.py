@@ -15,7 +15,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config key, e.g. --set optim.lr=0.002 (repeatable)")
     p.add_argument("--teacher", default=None, help="teacher edgetrack checkpoint (.safetensors)")
-    p.add_argument("--data", default=None, help="comma-separated sequence folders (any layout the readers know)")
+    p.add_argument("--data", default=None, nargs="+",
+                   help="sequence folders, space- or comma-separated (any layout the readers know)")
     p.add_argument("--videos", default=None, help="comma-separated unlabeled videos or frame folders")
     p.add_argument("--synthetic", type=int, default=None, help="number of generated sequences to add")
     p.add_argument("--out", default=None, help="run folder (checkpoints, logs)")
@@ -31,8 +32,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     d = sub.add_parser("distill", help="TSsKD: teacher + students trained together")
     _common(d)
-    d.add_argument("--students", default=None, help="comma-separated: intelligent,dull")
+    d.add_argument("--students", default=None, help="comma-separated names: intelligent, dull, fast, accurate or "
+                                                    "any name given a shape under cuts.NAME")
     d.add_argument("--mode", choices=["tskd", "tsskd"], default=None)
+    d.add_argument("--student-spec", default=None, metavar="FILE",
+                   help="student_spec.json from edgetrack-train search: that student is cut from the teacher")
     s = sub.add_parser("supervised", help="the NOKD baseline: students on ground truth only")
     _common(s)
     s.add_argument("--students", default=None)
@@ -40,24 +44,28 @@ def build_parser() -> argparse.ArgumentParser:
     _common(r)
     r.add_argument("--latency-target", type=float, default=0.8, help="search-graph ms (ONNX Runtime, 1 thread)")
     r.add_argument("--batches", type=int, default=8, help="batches of real crops (half for statistics)")
-    a = sub.add_parser("search", help="reinforcement-learned search of the dull student's architecture")
+    a = sub.add_parser("search", help="N2N-style policy search of the dull student's per-layer widths (TSsKD 3.2)")
     _common(a)
-    a.add_argument("--episodes", type=int, default=16, help="candidates to sample (default 16)")
-    a.add_argument("--proxy-steps", type=int, default=150, help="distillation steps per candidate")
-    a.add_argument("--reward-data", default=None,
-                   help="folder with the reward sequences (default: the first --data folder)")
-    a.add_argument("--latency-target", type=float, default=0.6, help="search-graph ms (ONNX Runtime, 1 thread)")
-    a.add_argument("--latency-weight", type=float, default=0.5)
+    a.add_argument("--candidates", type=int, default=3, help="students sampled per policy step (N_a, default 3)")
+    a.add_argument("--proxy-steps", type=int, default=60, help="distillation steps per candidate")
+    a.add_argument("--reward", choices=["size", "latency"], default="size",
+                   help="compression from parameter count (Eq. 6) or from measured one-thread latency")
+    a.add_argument("--val-pairs", type=int, default=64, help="M: fixed validation pairs of the accuracy (Eq. 7)")
     a.add_argument("--seed", type=int, default=0)
     return parser
 
 
 def _overrides(args: argparse.Namespace) -> list[str]:
     out = list(args.overrides)
+    steps = "steps" if args.command != "search" else None  # the search's --steps counts policy steps
     for flag, key in (("teacher", "teacher"), ("data", "data.data"), ("videos", "data.videos"),
-                      ("synthetic", "data.synthetic"), ("out", "out"), ("steps", "steps"),
-                      ("students", "students")):
+                      ("synthetic", "data.synthetic"), ("out", "out"), ("steps", steps),
+                      ("students", "students"), ("student_spec", "student_spec")):
         value = getattr(args, flag, None)
+        if key is None:
+            continue
+        if isinstance(value, list):
+            value = ",".join(value)
         if value is not None:
             out.append(f"{key}={value}")
     if args.command == "supervised":
@@ -70,25 +78,22 @@ def _overrides(args: argparse.Namespace) -> list[str]:
 
 
 def run_search(args: argparse.Namespace) -> int:
-    """Sample architectures, score each by a short distillation + tracking on training-split reward sequences."""
+    """Policy steps of the dull student's search; writes ``OUT/student_spec.json`` (the best candidate)."""
     from pathlib import Path
 
     from .config import load_config
-    from .nas import NASConfig, search
-    from .nas_proxy import ProxyConfig, make_evaluator
+    from .n2n import N2NConfig, search
+    from .n2n_eval import CandidateEvaluator, EvalConfig
     from .trainer import TrainConfig
 
     base = load_config(TrainConfig, args.config, _overrides(args))
-    reward_data = args.reward_data or (base.data.data[0] if base.data.data else "")
-    if not reward_data:
-        raise InputError("the search needs labelled sequences for its reward: give --reward-data or --data")
     out = Path(args.out or base.out)
-    proxy = ProxyConfig(steps=args.proxy_steps, data=reward_data)
-    nas = NASConfig(episodes=args.episodes, latency_target_ms=args.latency_target,
-                    latency_weight=args.latency_weight, seed=args.seed)
-    summary = search(make_evaluator(base, proxy, out), out, nas)
-    print(json.dumps(summary, indent=1))
-    print(f"train the chosen student with: edgetrack-train distill --config ... --set dull_arch={out / 'best.json'}")
+    steps = args.steps if args.steps is not None else 10
+    evaluator = CandidateEvaluator(base, out, EvalConfig(proxy_steps=args.proxy_steps, val_pairs=args.val_pairs,
+                                                         reward=args.reward))
+    summary = search(evaluator, out, N2NConfig(steps=steps, candidates=args.candidates, seed=args.seed))
+    print(json.dumps({k: summary[k] for k in ("best", "steps")}, indent=1))
+    print(f"train it with: edgetrack-train distill --config ... --student-spec {out / 'student_spec.json'}")
     return 0
 
 

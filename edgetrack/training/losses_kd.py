@@ -10,9 +10,11 @@ A student ``s`` distilled from a teacher ``t`` minimises ::
   distributions (times ``temp^2``), plus regression toward the teacher's boxes on teacher-positive cells;
 * ``L_AH`` adaptive hard loss: the ground-truth classification loss plus the teacher-bounded regression loss
   of Chen et al. (NeurIPS 2017), ``L_b = L_reg(R_s, y)`` if ``L_reg(R_s, y) + m > L_reg(R_t, y)`` else 0;
-* ``L_STR`` Siamese target response: attention maps ``F(U) = sum_c |U_c|`` of the template and (correlation
-  weighted) search features, L2-normalised, matched by MSE;
-* ``L_KS`` knowledge sharing between students, gated by a weight ``sigma(e)`` that decays with the epoch.
+* ``L_STR`` Siamese target response (Eqs. 14-16): attention maps ``F(U) = sum_c |U_c|`` of the template and the
+  (correlation weighted) search features, each flattened and L2-normalised; per layer ``j`` the L2 norm of the
+  difference (a number in [0, 2]), averaged over the batch and summed over the layers, so ``omega = 100`` weighs
+  it as in the paper;
+* ``L_KS`` knowledge sharing between students: :mod:`edgetrack.training.losses_ks`.
 
 Every teacher (or peer) tensor is detached inside these functions: gradients reach the student only.
 Optional feature-level terms (point-wise and pair-wise, as in the DLF options) and a 1x1 ``ChannelAdapter``
@@ -59,8 +61,10 @@ class KDConfig:
     """Hyper-parameters of the TSsKD losses (paper defaults where the paper gives them).
 
     ``margin`` m (AH bound, 0.005), ``lam`` lambda (AH weight, 0.1), ``omega`` (STR weight, 100),
-    ``temperature`` (1), ``ks_h`` h (KS threshold, 0.005), ``ks_beta`` beta (discount of the intelligent
-    student, 0.5). ``sigma(e) = ks_sigma0 * ks_decay ** e`` is the KS weight at epoch ``e``, taken as 0 below
+    ``temperature`` (1), ``ks_beta`` beta (discount of the intelligent student, 0.5). ``ks_h`` is the KS
+    threshold *relative to the teacher's ground-truth loss* on the batch (``h = ks_h * L_GT(t)``; the paper's
+    absolute 0.005 belongs to its loss scale, see :func:`edgetrack.training.losses_ks.ks_threshold`).
+    ``sigma(e) = ks_sigma0 * ks_decay ** e`` is the KS weight at epoch ``e``, taken as 0 below
     ``ks_sigma_min``; ``ks_sigma0 = 1`` and ``ks_decay = 0.9`` are this module's defaults, not paper values.
     ``teacher_pos_threshold``/``teacher_topk`` choose the teacher-positive cells of the TS
     regression term, ``ah_granularity`` where the AH bound applies (``"sample"`` or ``"cell"``),
@@ -71,7 +75,7 @@ class KDConfig:
     lam: float = 0.1
     omega: float = 100.0
     temperature: float = 1.0
-    ks_h: float = 0.005
+    ks_h: float = 0.1
     ks_beta: float = 0.5
     ks_sigma0: float = 1.0
     ks_decay: float = 0.9
@@ -264,8 +268,8 @@ def search_response_map(search: Tensor, template: Tensor, mode: str = "minmax") 
     return response_map(search) * normalise_weight(xcorr_same(search, template), mode)[:, 0]
 
 
-def attention_mse(student_map: Tensor, teacher_map: Tensor, eps: float = 1e-12) -> Tensor:
-    """``mean((a_s / ||a_s||_2 - a_t / ||a_t||_2)^2)`` over batch and positions, as in attention transfer.
+def attention_distance(student_map: Tensor, teacher_map: Tensor, eps: float = 1e-12) -> Tensor:
+    """``mean_batch || a_s / ||a_s||_2 - a_t / ||a_t||_2 ||_2`` (the paper's STR distance, in [0, 2]).
 
     Maps ``(B, H, W)``; the student map is resized (bilinear) to the teacher's size first.
     """
@@ -275,12 +279,12 @@ def attention_mse(student_map: Tensor, teacher_map: Tensor, eps: float = 1e-12) 
                                     align_corners=False)[:, 0]
     s = F.normalize(student_map.flatten(1), dim=1, eps=eps)
     t = F.normalize(teacher_map.flatten(1), dim=1, eps=eps)
-    return F.mse_loss(s, t)
+    return ((s - t).pow(2).sum(dim=1) + 1e-16).sqrt().mean()  # finite gradient at zero distance
 
 
 def str_loss(student: FeatureSet | Sequence[FeatureSet], teacher: FeatureSet | Sequence[FeatureSet],
              weight_norm: str = "minmax") -> Tensor:
-    """``L_STR = sum_layers [attention_mse(F(Z_s), F(Z_t)) + attention_mse(F_w(X_s), F_w(X_t))]``.
+    """``L_STR = sum_j [d(F(Z_s^j), F(Z_t^j)) + d(F_w(X_s^j), F_w(X_t^j))]`` with ``d`` :func:`attention_distance`.
 
     Each layer is a mapping ``{"zf": (B, C, Hz, Wz), "xf": (B, C, Hx, Wx)}`` (``feature_maps(z, x)`` of the
     networks' ``forward_train``); student and teacher may differ in channels and size. The template map is
@@ -296,100 +300,33 @@ def str_loss(student: FeatureSet | Sequence[FeatureSet], teacher: FeatureSet | S
         if "zf" not in s or "zf" not in t:
             raise KeyError("every STR layer needs 'zf' (template features) for student and teacher")
         t_zf = t["zf"].detach()
-        term = attention_mse(response_map(s["zf"]), response_map(t_zf))
+        term = attention_distance(response_map(s["zf"]), response_map(t_zf))
         if "xf" in s and "xf" in t:
-            term = term + attention_mse(search_response_map(s["xf"], s["zf"], weight_norm),
+            term = term + attention_distance(search_response_map(s["xf"], s["zf"], weight_norm),
                                         search_response_map(t["xf"].detach(), t_zf, weight_norm))
         total = term if total is None else total + term
     return total
 
 
-# ---------------------------------------------------------------------------- knowledge sharing (KS)
-def _scalar(value: float | Tensor) -> float:
-    return float(value.detach()) if isinstance(value, Tensor) else float(value)
-
-
-def ks_sigma(epoch: int, cfg: KDConfig = KDConfig()) -> float:
-    """``sigma(e) = sigma0 * f^e``, and 0 once it falls below ``cfg.ks_sigma_min``."""
-    sigma = cfg.ks_sigma0 * cfg.ks_decay ** max(int(epoch), 0)
-    return sigma if sigma >= cfg.ks_sigma_min else 0.0
-
-
-def ks_gate(loss_sharer: float | Tensor, loss_reference: float | Tensor, epoch: int,
-            cfg: KDConfig = KDConfig()) -> float:
-    """``sigma(e)`` if ``L_GT(sharer) - L_GT(reference) < h``, else 0: knowledge is shared only while it is trusted."""
-    gap = _scalar(loss_sharer) - _scalar(loss_reference)
-    return ks_sigma(epoch, cfg) if gap < cfg.ks_h else 0.0
-
-
-def two_student_beta(beta: float = 0.5, intelligent: int = 1) -> list[list[float]]:
-    """``beta_ij`` for two students: the dull one learns from the intelligent with 1, the reverse with ``beta``."""
-    if intelligent not in (0, 1):
-        raise ValueError("intelligent must be 0 or 1")
-    dull = 1 - intelligent
-    matrix = [[0.0, 0.0], [0.0, 0.0]]
-    matrix[dull][intelligent] = 1.0
-    matrix[intelligent][dull] = float(beta)
-    return matrix
-
-
-def ks_weights(losses_gt: Sequence[float | Tensor], beta_matrix: Sequence[Sequence[float]] | Tensor, epoch: int,
-               cfg: KDConfig = KDConfig(), teacher_loss_gt: float | Tensor | None = None) -> list[list[float]]:
-    """``w_ij = beta_ij * ks_gate(L_j, L_ref, e)``: the weight of student ``i`` learning from student ``j``.
-
-    The reference is the teacher's ground-truth loss when given (share ``j``'s knowledge while ``j`` is within
-    ``h`` of the teacher), else the learner's own (learn from ``j`` while ``j`` is not worse by ``h`` or more).
-    """
-    n = len(losses_gt)
-    beta = beta_matrix.tolist() if isinstance(beta_matrix, Tensor) else [list(map(float, r)) for r in beta_matrix]
-    if len(beta) != n or any(len(row) != n for row in beta):
-        raise ValueError(f"beta_matrix must be {n}x{n}")
-    out = [[0.0] * n for _ in range(n)]
-    for i in range(n):
-        ref = losses_gt[i] if teacher_loss_gt is None else teacher_loss_gt
-        for j in range(n):
-            if i != j and beta[i][j] != 0.0:
-                out[i][j] = beta[i][j] * ks_gate(losses_gt[j], ref, epoch, cfg)
-    return out
-
-
-def ks_pair_loss(family: str, learner: Outputs, peer: Outputs, cfg: KDConfig = KDConfig()) -> Tensor:
-    """``L_KS(i <- j)``: KL toward the peer's fg/bg distribution + regression toward its outputs on its
-    positive cells (smooth-L1 on RPN deltas, IoU on anchor-free boxes); the TS loss with the peer as teacher."""
-    return teacher_soft_loss(family, learner, peer, cfg)["total"]
-
-
-def ks_total(losses_gt: Sequence[float | Tensor], outputs: Sequence[Outputs],
-             beta_matrix: Sequence[Sequence[float]] | Tensor, epoch: int, *, family: str,
-             cfg: KDConfig = KDConfig(), teacher_loss_gt: float | Tensor | None = None) -> list[Tensor]:
-    """Per-student ``KS_i = sum_j w_ij * L_KS(i <- j)`` with :func:`ks_weights`; peers' outputs are detached.
-
-    ``losses_gt[i]``: student ``i``'s ground-truth tracking loss this step; ``outputs[i]``: its head outputs.
-    """
-    if len(outputs) != len(losses_gt):
-        raise ValueError("one ground-truth loss per student's outputs")
-    weights = ks_weights(losses_gt, beta_matrix, epoch, cfg, teacher_loss_gt)
-    terms = []
-    for i, learner in enumerate(outputs):
-        term = zero_from(as_outputs(family, learner)[_cls_key(family)])
-        for j, peer in enumerate(outputs):
-            if weights[i][j] > 0.0:
-                term = term + weights[i][j] * ks_pair_loss(family, learner, peer, cfg)
-        terms.append(term)
-    return terms
-
-
 # ------------------------------------------------------------------------------------------------ overall
+HARD = ("ah", "gt", "none")
+
+
 def total_student_loss(family: str, student: Outputs, teacher: Outputs, targets: Mapping[str, Tensor], *,
                        student_feats: FeatureSet | Sequence[FeatureSet] | None = None,
                        teacher_feats: FeatureSet | Sequence[FeatureSet] | None = None,
-                       ks: Tensor | None = None, cfg: KDConfig = KDConfig()) -> dict[str, Tensor]:
-    """``L = L_TS + lambda * L_AH + omega * L_STR + KS`` and its named terms (for logging).
+                       ks: Tensor | None = None, cfg: KDConfig = KDConfig(), use_ts: bool = True,
+                       hard: str = "ah") -> dict[str, Tensor]:
+    """``L = L_TS + lambda * L_hard + omega * L_STR + KS`` and its named terms (for logging).
 
-    ``ks`` is this student's entry of :func:`ks_total` (already weighted). STR is skipped (0) without features.
+    ``hard``: ``"ah"`` (the teacher-bounded adaptive hard loss), ``"gt"`` (the plain ground-truth loss, Table 4's
+    GT) or ``"none"``; ``use_ts=False`` drops ``L_TS`` (Table 4's combinations). ``ks`` is this student's entry
+    of :func:`edgetrack.training.losses_ks.ks_total` (already weighted). STR is skipped (0) without features.
     Keys: ``ts_cls, ts, ah_cls, ah, str, ks, gt, total`` plus ``ts_reg, ah_reg, ah_kept`` for families with
-    regression; ``gt`` (detached) is the plain ground-truth tracking loss, e.g. for :func:`ks_total`.
+    regression; ``gt`` (detached) is the plain ground-truth tracking loss (the gate of knowledge sharing).
     """
+    if hard not in HARD:
+        raise ValueError(f"hard must be one of {HARD}, got {hard!r}")
     ts = teacher_soft_loss(family, student, teacher, cfg)
     ah = adaptive_hard_loss(family, student, teacher, targets, cfg)
     anchor = ts["total"]
@@ -397,10 +334,12 @@ def total_student_loss(family: str, student: Outputs, teacher: Outputs, targets:
           if student_feats is not None and teacher_feats is not None else zero_from(anchor))
     ks_term = zero_from(anchor) if ks is None else ks
     out = {"ts_cls": ts["cls"], "ts": ts["total"], "ah_cls": ah["cls"], "ah": ah["total"], "str": st, "ks": ks_term}
-    gt = cfg.weights.cls * ah["cls"].detach()
+    gt = cfg.weights.cls * ah["cls"]
     if "reg" in ah:
         out.update(ts_reg=ts["reg"], ah_reg=ah["reg"], ah_kept=ah["kept"])
-        gt = gt + cfg.weights.reg * ah["reg_unbounded"]
-    out["gt"] = gt
-    out["total"] = ts["total"] + cfg.lam * ah["total"] + cfg.omega * st + ks_term
+        gt = gt + cfg.weights.reg * reduce_reg(family, *reg_cells(family, as_outputs(family, student)["reg"],
+                                                                  targets, cfg.weights))
+    out["gt"] = gt.detach()
+    hard_term = {"ah": ah["total"], "gt": gt, "none": zero_from(anchor)}[hard]
+    out["total"] = (ts["total"] if use_ts else zero_from(anchor)) + cfg.lam * hard_term + cfg.omega * st + ks_term
     return out

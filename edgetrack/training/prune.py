@@ -36,7 +36,9 @@ class PruneConfig:
     """``hidden``: fraction of each block's hidden channels kept (blocks whose hidden equals their input keep
     all); ``drop_blocks``: 0-based indices into ``arch["blocks"]`` of residual blocks removed; ``tower``:
     fraction of tower channels kept; ``tower_depth``: tower layers kept (0 = all; the first ``d - 1`` and the
-    last are kept); ``importance``: ``"energy"`` or ``"bn"``."""
+    last are kept); ``importance``: ``"energy"`` or ``"bn"``. Per-layer ratios (the architecture search's
+    actions) override the uniform fractions when given: ``hidden_ratios`` one per teacher block (blocks without
+    expansion ignore theirs), ``cls_ratios`` / ``reg_ratios`` one per kept tower layer."""
 
     hidden: float = 0.5
     drop_blocks: tuple[int, ...] = ()
@@ -44,10 +46,15 @@ class PruneConfig:
     tower_depth: int = 0
     importance: str = "energy"
     name: str = "pruned"
+    hidden_ratios: tuple[float, ...] = ()
+    cls_ratios: tuple[float, ...] = ()
+    reg_ratios: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         if not (0.0 < self.hidden <= 1.0 and 0.0 < self.tower <= 1.0):
             raise SpecError(f"PruneConfig.hidden and tower are fractions in (0, 1], got {self.hidden}, {self.tower}")
+        if not all(0.0 < r <= 1.0 for r in (*self.hidden_ratios, *self.cls_ratios, *self.reg_ratios)):
+            raise SpecError("PruneConfig per-layer ratios are fractions in (0, 1]")
         if self.importance not in IMPORTANCE:
             raise SpecError(f"PruneConfig.importance must be one of {IMPORTANCE}, got {self.importance!r}")
         if self.tower_depth < 0:
@@ -85,6 +92,22 @@ def feature_taps(teacher_arch: dict[str, Any], cfg: PruneConfig) -> list[tuple[i
     return [(0, 0)] + [(j + 1, i + 1) for j, i in enumerate(kept_blocks(teacher_arch, cfg))]
 
 
+def stage_end_taps(teacher_arch: dict[str, Any], min_stride: int = 8) -> set[int]:
+    """Teacher feature indices (0 the stem, ``i + 1`` block ``i``) that end a stage (the next block downsamples,
+    or none follows) at a total stride of at least ``min_stride``, the last one excluded (it is the trunk's
+    output, which the STR term always uses): the extra layers of the Siamese target response."""
+    blocks = teacher_arch["blocks"]
+    stem = teacher_arch["stem"]
+    total = stem[3] if isinstance(stem, list) else 2
+    strides = [row[3] if row[0] == "conv" else row[5] for row in blocks]
+    ends = set()
+    for i, s in enumerate(strides[:-1]):
+        total *= s
+        if strides[i + 1] > 1 and total >= min_stride:
+            ends.add(i + 1)
+    return ends
+
+
 def _hidden_count(hidden: int, inp: int, frac: float) -> int:
     if hidden == inp or frac >= 1.0:
         return hidden
@@ -96,21 +119,28 @@ def pruned_arch(teacher_arch: dict[str, Any], cfg: PruneConfig) -> dict[str, Any
     """The student's ``arch``: hidden widths scaled, dropped blocks removed, towers narrowed/shortened."""
     arch = copy.deepcopy(teacher_arch)
     kept = kept_blocks(teacher_arch, cfg)
+    if cfg.hidden_ratios and len(cfg.hidden_ratios) != len(teacher_arch["blocks"]):
+        raise SpecError(f"hidden_ratios needs one ratio per teacher block ({len(teacher_arch['blocks'])}), "
+                        f"got {len(cfg.hidden_ratios)}")
     inp = arch["stem"] if isinstance(arch["stem"], int) else arch["stem"][2]
     rows = []
     for i, row in enumerate(teacher_arch["blocks"]):
         if row[0] != "conv":
             k, hidden, out, se, hs, s = row
-            row = [k, _hidden_count(hidden, inp, cfg.hidden), out, se, hs, s]
+            frac = cfg.hidden_ratios[i] if cfg.hidden_ratios else cfg.hidden
+            row = [k, _hidden_count(hidden, inp, frac), out, se, hs, s]
             inp = out
         else:
             inp = row[2]
         if i in kept:
             rows.append(list(row))
     arch["blocks"] = rows
-    for key in ("cls_tower", "reg_tower"):
+    for key, ratios in (("cls_tower", cfg.cls_ratios), ("reg_tower", cfg.reg_ratios)):
         layers = _tower_layers(len(arch[key]), cfg.tower_depth)
-        arch[key] = [[arch[key][i][0], max(8, make_divisible(arch[key][i][1] * cfg.tower, 8))] for i in layers]
+        if ratios and len(ratios) != len(layers):
+            raise SpecError(f"{key}: {len(layers)} layers kept, got {len(ratios)} ratios")
+        fracs = ratios or [cfg.tower] * len(layers)
+        arch[key] = [[arch[key][i][0], max(8, make_divisible(arch[key][i][1] * f, 8))] for i, f in zip(layers, fracs)]
     return arch
 
 

@@ -9,6 +9,7 @@ exports and runs through the same code as the teachers.
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -65,6 +66,24 @@ def student_spec(teacher: TrackerSpec, kind: str, arch: dict[str, Any] | None = 
     # distillation compares score maps cell by cell: the student's map must match the teacher's size
     new_arch["corr_post"] = bool(teacher.arch.get("corr_post", False))
     return teacher.with_(arch=new_arch, name=f"{teacher.name}-{kind}-student")
+
+
+def read_student_spec(path: str | Path) -> tuple[str, Any]:
+    """``(name, PruneConfig)`` of a ``student_spec.json`` (written by ``edgetrack-train search``): the student's
+    name (``"dull"`` unless it says otherwise) and how it is cut from the teacher (per-layer ratios)."""
+    import json
+
+    from .config import from_dict
+    from .prune import PruneConfig
+
+    try:
+        doc = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise SpecError(f"cannot read the student spec {path}: {exc}") from exc
+    if not isinstance(doc, dict) or not isinstance(doc.get("cut"), dict):
+        raise SpecError(f"{path} is not a student spec: it needs a 'cut' mapping (PruneConfig keys)")
+    name = str(doc.get("name") or "dull")
+    return name, from_dict(PruneConfig, {**doc["cut"], "name": name}, prefix="cut.")
 
 
 def _slice_into(dst: torch.Tensor, src: torch.Tensor) -> bool:

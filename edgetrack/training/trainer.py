@@ -7,6 +7,7 @@ terms use detached peers) and one optimizer step per student. Every ``checkpoint
 """
 from __future__ import annotations
 
+import json
 import math
 import time
 from dataclasses import dataclass, field
@@ -24,10 +25,8 @@ from .checkpointing import load_state, rng_state, save_state, set_rng_state
 from .logs import TrainLog
 from .losses_dlf import trunk_taps
 from .objective import ObjectiveConfig, log_values, step_losses
-from .prune import PruneConfig, feature_taps
-from .students import init_from_teacher, student_spec
-
-PRUNED = ("fast", "accurate")  # students cut from the teacher (edgetrack.training.prune)
+from .prune import PruneConfig, feature_taps, stage_end_taps
+from .students import init_from_teacher, read_student_spec, student_spec
 
 
 @dataclass(frozen=True)
@@ -77,6 +76,8 @@ class TrainConfig:
     init_from_teacher: bool = True
     init_run: str = ""  # start the students from this run's checkpoints (a previous stage)
     prune: PruneSet = field(default_factory=PruneSet)
+    cuts: dict = field(default_factory=dict)  # student name -> PruneConfig keys: more students cut from the teacher
+    student_spec: str = ""  # a search's student_spec.json: that student (named in it) is cut from the teacher
     device: str = "cpu"  # "cuda" / "cuda:N": mixed precision there
     steps: int = 1000
     checkpoint_every: int = 100
@@ -125,22 +126,45 @@ def make_optimizer(params, cfg: OptimConfig) -> torch.optim.Optimizer:
     raise ValueError(f"unknown optimizer {cfg.name!r} (sgd or adamw)")
 
 
+def student_cuts(cfg: TrainConfig) -> dict[str, PruneConfig]:
+    """Students cut from the teacher, by name: ``fast``/``accurate`` (``prune``), every ``cuts`` entry, and the
+    student of ``student_spec``."""
+    from .config import from_dict
+
+    cuts = {"fast": cfg.prune.fast, "accurate": cfg.prune.accurate}
+    for name, keys in cfg.cuts.items():
+        cuts[name] = from_dict(PruneConfig, {**dict(keys), "name": name}, prefix=f"cuts.{name}.")
+    if cfg.student_spec:
+        name, cut = read_student_spec(cfg.student_spec)
+        cuts[name] = cut
+    return cuts
+
+
+def student_names(cfg: TrainConfig) -> list[str]:
+    """``students``, plus the student of ``student_spec`` when it is not among them."""
+    names = list(cfg.students)
+    if cfg.student_spec:
+        name = read_student_spec(cfg.student_spec)[0]
+        names += [] if name in names else [name]
+    return names
+
+
 def build_students(cfg: TrainConfig, teacher: SiameseNet, calib=None) -> dict[str, SiameseNet]:
-    """Every student of the run: from ``init_run`` checkpoints, cut from the teacher (``fast``/``accurate``)
+    """Every student of the run: from ``init_run`` checkpoints, cut from the teacher (:func:`student_cuts`)
     or built by kind and initialised from teacher slices. ``calib()`` gives batches for the pruning stats."""
     import json
 
-    students, stats = {}, None
-    for name in cfg.students:
+    students, stats, cuts = {}, None, student_cuts(cfg)
+    for name in student_names(cfg):
         if cfg.init_run:
             students[name] = load_checkpoint(Path(cfg.init_run) / f"student_{name}.safetensors")
             continue
-        if name in PRUNED:
+        if name in cuts:
             from .prune import measure
             from .prune_build import prune_teacher
 
             stats = stats or measure(teacher, calib())
-            students[name] = prune_teacher(teacher, getattr(cfg.prune, name), stats)
+            students[name] = prune_teacher(teacher, cuts[name], stats)
             continue
         arch = None
         if name == "dull" and cfg.dull_arch:
@@ -194,8 +218,11 @@ class Trainer:
         self.loader_factory = loader_factory
         self.students = build_students(cfg, self.teacher, self._calibration)
         self.names = list(self.students)
-        self.taps = {n: feature_taps(self.teacher.spec.arch, getattr(cfg.prune, n)) if n in PRUNED else []
-                     for n in self.names}
+        cuts = student_cuts(cfg)
+        self.taps = {n: feature_taps(self.teacher.spec.arch, cuts[n]) if n in cuts else [] for n in self.names}
+        ends = stage_end_taps(self.teacher.spec.arch)
+        self.str_taps = {n: [m for m, (_, t) in enumerate(pairs) if t in ends] for n, pairs in self.taps.items()}
+        self.ks_gate = {n: {"open": 0, "steps": 0, "first_open_step": None} for n in self.names}
         self.teacher.to(self.device)
         for m in self.students.values():
             m.to(self.device)
@@ -221,16 +248,21 @@ class Trainer:
             self.optims[n].load_state_dict(state["optims"][n])
         set_rng_state(state["rng"])
         self.step = int(state["step"])
+        self.ks_gate.update(state.get("ks_gate", {}))
 
     def checkpoint(self) -> None:
         if not self.dist.is_main:
             return
-        save_state(self.out, {"names": self.names, "step": self.step, "rng": rng_state(),
+        save_state(self.out, {"names": self.names, "step": self.step, "rng": rng_state(), "ks_gate": self.ks_gate,
                               "students": {n: m.state_dict() for n, m in self.students.items()},
                               "optims": {n: o.state_dict() for n, o in self.optims.items()}})
         for n, m in self.students.items():
             save_checkpoint(m.eval(), self.out / f"student_{n}.safetensors", {"step": str(self.step)})
             m.train()
+        if any(g["steps"] for g in self.ks_gate.values()):
+            from ..data.fileio import atomic_write_text
+
+            atomic_write_text(self.out / "ks_gate.json", json.dumps(self.ks_gate, indent=1))
         self.log.flush()
 
     def _calibration(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -248,6 +280,7 @@ class Trainer:
             if self.taps[n]:
                 where = self.tap_where[n]
                 f["teacher_taps"] = [t_feats["z_taps"][k] for k in where] + [t_feats["x_taps"][k] for k in where]
+                f["str_taps"] = self.str_taps[n]
         return t_out, t_feats, list(outs), list(feats)
 
     def train_step(self, batch: dict) -> dict[str, float]:
@@ -259,7 +292,7 @@ class Trainer:
             t_out, t_feats, outs, feats = self._forward(z, x)
             epoch = self.step * cfg.data.batch_size // max(1, cfg.data.samples_per_epoch)
             terms = step_losses(cfg.objective, spec.family, epoch, self.step < cfg.optim.warmup_steps, batch,
-                                t_out, t_feats, outs, feats)
+                                t_out, t_feats, outs, feats, scale=float(spec.exemplar_size))
         for opt in self.optims.values():
             for group in opt.param_groups:
                 group["lr"] = lr
@@ -270,7 +303,21 @@ class Trainer:
             nn.utils.clip_grad_norm_(self.students[n].parameters(), cfg.optim.grad_clip)
             self.scaler.step(opt)
         self.scaler.update()
-        return {"lr": lr, **log_values(self.names, terms)}
+        values = {"lr": lr, **log_values(self.names, terms)}
+        self._count_gate(values)
+        return values
+
+    def _count_gate(self, values: dict[str, float]) -> None:
+        """Knowledge sharing's gate: how often, and from which step, each student's gate opened."""
+        for n in self.names:
+            if f"{n}/ks_open" not in values:
+                continue
+            g = self.ks_gate[n]
+            g["steps"] += 1
+            if values[f"{n}/ks_open"] > 0:
+                g["open"] += 1
+                g["first_open_step"] = self.step + 1 if g["first_open_step"] is None else g["first_open_step"]
+            values[f"{n}/ks_open_rate"] = g["open"] / g["steps"]
 
     def run(self) -> dict[str, float]:
         from tqdm import tqdm

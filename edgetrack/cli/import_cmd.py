@@ -1,4 +1,5 @@
-"""``edgetrack import nanotrack PATH.pth --out FILE``: convert a teacher checkpoint (needs edgetrack[train])."""
+"""``edgetrack import nanotrack PATH.pth --out FILE``: convert a teacher checkpoint (needs edgetrack[train]);
+``edgetrack import vittrack FILE.onnx --out FILE``: OpenCV zoo's VitTrack (needs edgetrack[export])."""
 from __future__ import annotations
 
 import argparse
@@ -11,8 +12,8 @@ from ..video import check_writable_file
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("import", help="convert third-party tracker weights into an edgetrack checkpoint")
-    p.add_argument("kind", choices=["nanotrack", "pysot-siamrpn"], help="what the weights are")
-    p.add_argument("path", help="the authors' .pth file")
+    p.add_argument("kind", choices=["nanotrack", "pysot-siamrpn", "vittrack"], help="what the weights are")
+    p.add_argument("path", help="the authors' .pth file (vittrack: OpenCV zoo's VitTrack .onnx file)")
     p.add_argument("--out", required=True, help="edgetrack checkpoint to write (.safetensors)")
     p.add_argument("--version", type=int, choices=[1, 2, 3], default=None,
                    help="NanoTrack version (detected from the keys when omitted)")
@@ -36,6 +37,12 @@ def run(args: argparse.Namespace) -> int:
         import torch  # noqa: F401
     except ImportError as exc:
         raise missing_extra("torch", "train", "importing weights") from exc
+    if args.kind == "vittrack":
+        from ..models.import_vittrack import import_vittrack_to_file
+
+        path, diff = import_vittrack_to_file(args.path, out)
+        print(f"wrote {path} (outputs within {diff:.1e} of the ONNX graph)")
+        return 0
     if args.kind == "nanotrack":
         from ..models.import_nanotrack import import_nanotrack_to_file
 

@@ -27,7 +27,8 @@ from tqdm.auto import tqdm
 from ..data.fileio import atomic_path
 from ..data.sequence import Sequence
 from ..errors import DataError
-from ..geometry import context_size, crop_square, to_network_input, xywh_to_cxcywh
+from ..geometry import crop_square, to_network_input, xywh_to_cxcywh
+from ..runtime.centre_head import search_side, template_side
 from ..spec import TrackerSpec
 from .formats import VIDEO_SUFFIXES
 
@@ -120,7 +121,7 @@ def template_crop(frame: np.ndarray, box, spec: TrackerSpec) -> tuple[np.ndarray
     """The exemplar crop and the padding colour, exactly as ``Tracker.init`` cuts them."""
     cx, cy, w, h = xywh_to_cxcywh(box)
     fill = tuple(cv2.mean(frame)[:3])
-    s_z = round(context_size(w, h, spec.context_amount))
+    s_z = round(template_side(spec, w, h))
     return crop_square(frame, (cx, cy), s_z, spec.exemplar_size, fill), fill
 
 
@@ -131,8 +132,7 @@ def search_crop(frame: np.ndarray, box, spec: TrackerSpec, fill, rng: np.random.
     cx += rng.uniform(-config.shift, config.shift) * w
     cy += rng.uniform(-config.shift, config.shift) * h
     factor = float(np.exp(rng.uniform(-config.scale, config.scale)))
-    s_z = context_size(w * factor, h * factor, spec.context_amount)
-    s_x = s_z * spec.instance_size / spec.exemplar_size
+    s_x = search_side(spec, w * factor, h * factor)
     return crop_square(frame, (cx, cy), round(s_x), spec.instance_size, fill)
 
 

@@ -11,6 +11,7 @@ _FAMILY_MODULES = {
     "nanotrack": ("edgetrack.models.nanotrack", "NanoTrackNet"),
     "siamrpn": ("edgetrack.models.siamrpn", "SiamRPNNet"),
     "siamfc": ("edgetrack.models.siamfc", "SiamFCNet"),
+    "vit": ("edgetrack.models.vit", "ViTTrackNet"),
 }
 _EXTRA: dict[str, Callable] = {}
 

@@ -26,6 +26,8 @@ def _expected_outputs(spec: TrackerSpec) -> list[tuple[str, int | None, int]]:
     s = spec.score_size
     if spec.family == "siamfc":
         return [("response", 1, s)]
+    if spec.family == "vit":
+        return [("score", 1, s), ("size", 2, s), ("offset", 2, s)]
     k = spec.num_anchors if spec.family == "siamrpn" else 1
     cls_channels = k if spec.score_activation == "sigmoid" else 2 * k
     return [("cls", cls_channels, s), ("reg", 4 * k, s)]

@@ -10,6 +10,7 @@ truth), so edgetrack's are 0.5 px right/down of theirs on purpose; crops, and so
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 
 import cv2
@@ -37,8 +38,11 @@ def check_frame(frame: object, *, name: str = "frame") -> np.ndarray:
 def check_box(box: Sequence[float], image_shape: tuple[int, ...] | None = None) -> np.ndarray:
     """Validate an ``(x, y, w, h)`` box: finite, positive size, overlapping the image when its shape is given."""
     try:
-        arr = np.asarray(box, dtype=np.float64).reshape(-1)
-    except (TypeError, ValueError) as exc:
+        raw = np.asarray(box)
+        if not _all_numbers(raw):  # strings and booleans would otherwise pass as numbers
+            raise TypeError("not numbers")
+        arr = raw.astype(np.float64).reshape(-1)
+    except (TypeError, ValueError, OverflowError) as exc:
         raise BoxError(f"box must be four numbers (x, y, w, h), got {box!r}") from exc
     if arr.size != 4:
         raise BoxError(f"box must be four numbers (x, y, w, h), got {arr.size} values")
@@ -55,6 +59,14 @@ def check_box(box: Sequence[float], image_shape: tuple[int, ...] | None = None) 
         if x + w <= 0 or y + h <= 0 or x >= iw or y >= ih:
             raise BoxError(f"box {arr.tolist()} lies entirely outside the {iw}x{ih} image")
     return arr
+
+
+def _all_numbers(arr: np.ndarray) -> bool:
+    """Whether an array holds real numbers only (ints or floats; an object array of Python numbers too)."""
+    if arr.dtype.kind in "iuf":
+        return True
+    return arr.dtype.kind == "O" and all(isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_))
+                                         for v in arr.reshape(-1))
 
 
 def xywh_to_cxcywh(box: Sequence[float]) -> np.ndarray:

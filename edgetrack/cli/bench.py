@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import tempfile
 from pathlib import Path
 
 from edgetrack.cli.common import run_guarded
@@ -101,6 +103,22 @@ def summary(report: dict) -> dict:
     }
 
 
+def _check_out(out: Path) -> None:
+    """--out must be a folder, or a path where one can be made, in a place this process can write, checked
+    before anything runs (nothing is created here)."""
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out} is a file, not a folder")
+    parent = out.absolute()
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise InputError(f"--out {out}: {parent} is a file, so the output folder cannot be made")
+    try:  # os.access says yes to root everywhere: make and remove a probe folder instead
+        os.rmdir(tempfile.mkdtemp(prefix=".edgetrack-probe-", dir=parent))
+    except OSError as exc:
+        raise InputError(f"--out {out}: cannot write in {parent} ({exc.strerror or exc})") from exc
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the benchmark described by parsed ``args``; print the table; return an exit status."""
     return run_guarded(lambda: _run(args),
@@ -113,6 +131,7 @@ def _run(args: argparse.Namespace) -> int:
 
     if args.workers < 0:
         raise InputError(f"--workers must be 0 (run in this process) or a number of processes, got {args.workers}")
+    _check_out(Path(args.out))
     trackers = _trackers(args)
     if not trackers:
         print("error: nothing to evaluate (--model none and no --peers)", file=sys.stderr)

@@ -55,6 +55,8 @@ def run_demo(tracker: Tracker, out: str | Path, n_frames: int, seed: int) -> dic
 def run(args: argparse.Namespace) -> int:
     if args.frames < 2:
         raise InputError(f"--frames must be at least 2 (one init frame and one tracked frame), got {args.frames}")
+    if args.seed < 0:
+        raise InputError(f"--seed must be 0 or more, got {args.seed}")
     tracker = Tracker(args.model, backend=args.backend, threads=1)
     result = run_demo(tracker, args.out, args.frames, args.seed)
     print(f"demo: {args.frames} synthetic frames, model {tracker.spec.name or tracker.files.root}, "

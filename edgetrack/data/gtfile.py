@@ -50,16 +50,21 @@ def parse_boxes(text: str, source: str = "<text>") -> np.ndarray:
     return boxes
 
 
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path}: not a text file ({e})") from None
+    except OSError as e:
+        raise DataError(f"cannot read {path}: {e}") from None
+
+
 def read_boxes(path: str | os.PathLike) -> np.ndarray:
     """Read a box file (see :func:`parse_boxes`); a missing or empty file raises :class:`DataError`."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"ground-truth file not found: {path}")
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise DataError(f"{path}: not a text file ({e})") from None
-    boxes = parse_boxes(text, str(path))
+    boxes = parse_boxes(_read_text(path), str(path))
     if len(boxes) == 0:
         raise DataError(f"{path}: the file holds no boxes")
     return boxes
@@ -67,7 +72,10 @@ def read_boxes(path: str | os.PathLike) -> np.ndarray:
 
 def format_boxes(boxes: np.ndarray, fmt: str = "%.4f", sep: str = ",") -> str:
     """Format an (N, 4) array as one ``x,y,w,h`` line per row (NaN written as ``nan``)."""
-    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    try:
+        boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    except (TypeError, ValueError) as e:
+        raise DataError(f"boxes must be an (N, 4) array of numbers: {e}") from None
     return "".join(sep.join(fmt % v for v in row) + "\n" for row in boxes)
 
 
@@ -96,4 +104,4 @@ def read_flags(path: str | os.PathLike) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise DataError(f"flag file not found: {path}")
-    return parse_flags(path.read_text(encoding="utf-8-sig"), str(path))
+    return parse_flags(_read_text(path), str(path))

@@ -130,7 +130,7 @@ def read_got10k(root: str | os.PathLike) -> Dataset:
         raise DataError(f"dataset folder not found: {root}")
     listing = root / "list.txt"
     if listing.is_file():
-        names = [n.strip() for n in listing.read_text().splitlines() if n.strip()]
+        names = [n.strip() for n in listing.read_text(errors="replace").splitlines() if n.strip()]
     else:
         names = sorted(d.name for d in root.iterdir() if (d / "groundtruth.txt").is_file())
     if not names:

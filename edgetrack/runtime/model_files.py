@@ -157,6 +157,9 @@ def locate(model: str | os.PathLike | None) -> ModelFiles:
 
     Order: ``None``/``"default"`` -> the bundled default; an existing path; a bundled model name.
     """
+    if model is not None and not isinstance(model, (str, os.PathLike)):
+        raise ModelError(f"model must be a path, a bundled model name or None, got {type(model).__name__} "
+                         f"{model!r}")
     if model is None or str(model) == DEFAULT_NAME:
         root = default_model_dir()
         if not (root.is_dir() and _folder_formats(root)):
@@ -165,8 +168,12 @@ def locate(model: str | os.PathLike | None) -> ModelFiles:
                 "edgetrack import nanotrack nanotrackv2.pth --out nanotrack_v2.safetensors, then "
                 "Tracker('nanotrack_v2.safetensors') or export it with edgetrack-export.")
         return replace(_locate_path(root), name=DEFAULT_NAME)
-    path = Path(model).expanduser()
-    if not path.exists():
+    try:
+        path = Path(model).expanduser()
+        exists = path.exists()
+    except (OSError, TypeError, ValueError) as exc:  # a name too long for the file system, a bytes PathLike
+        raise ModelNotFoundError(f"model not found: {model!r} ({exc})") from exc
+    if not exists:
         if is_model_name(str(model)):
             return replace(_locate_path(resolve_name(str(model))), name=str(model))
         raise ModelNotFoundError(f"model not found: {path}")

@@ -85,6 +85,16 @@ def test_search_cli_scores_caches_and_the_spec_trains(tmp_path, tiny_checkpoint)
     assert json.loads((out / "teacher.json").read_text())["acc"] > 0
     assert main(args[:8] + ["2"] + args[9:]) == 0  # one more policy step, the first one's results kept
     assert len((out / "history.jsonl").read_text().splitlines()) == 2
+    from edgetrack.training.config import load_config
+    from edgetrack.training.n2n_eval import CandidateEvaluator, EvalConfig
+    from edgetrack.training.trainer import TrainConfig
+
+    base = load_config(TrainConfig, None, [f"teacher={tiny_checkpoint}", "data.synthetic=2", "threads=1",
+                                           "data.batch_size=2", "data.workers=0", "data.samples_per_epoch=8"])
+    timed = CandidateEvaluator(base, out, EvalConfig(proxy_steps=1, val_pairs=4, reward="latency", latency_runs=3))
+    rec = timed(cands[0]["cut"])
+    assert rec["latency_ms"] > 0
+    assert rec["compression"] == pytest.approx(1 - rec["latency_ms"] / timed.ref["latency_ms"])
     run = tmp_path / "run"
     assert main(["distill", "--teacher", str(tiny_checkpoint), "--synthetic", "2", "--out", str(run), "--steps",
                  "2", "--students", "intelligent", "--student-spec", str(out / "student_spec.json"),

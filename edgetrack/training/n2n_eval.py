@@ -143,10 +143,10 @@ class CandidateEvaluator:
 
     def _teacher_measures(self) -> dict:
         path = self.out / "teacher.json"
-        if path.exists():
-            return json.loads(path.read_text())
-        ref = {"acc": self.accuracy(self.teacher), "params": _params(self.teacher)}
-        if self.cfg.reward == "latency":
+        ref = json.loads(path.read_text()) if path.exists() else {}
+        if "acc" not in ref:
+            ref = {"acc": self.accuracy(self.teacher), "params": _params(self.teacher)}
+        if self.cfg.reward == "latency" and "latency_ms" not in ref:
             from .nas import onnx_latency_ms
 
             ref["latency_ms"] = onnx_latency_ms(self.teacher.spec, runs=self.cfg.latency_runs)
@@ -200,7 +200,8 @@ class CandidateEvaluator:
         return cache[i]
 
     def __call__(self, cut: dict) -> dict:
-        folder = self.out / "candidates" / cut_key(cut)
+        folder = self.out / "candidates" / cut_key({"cut": cut, "eval": dataclasses.asdict(self.cfg),
+                                                    "seed": self.base.seed})
         result_path = folder / "result.json"
         if result_path.exists():
             return json.loads(result_path.read_text())

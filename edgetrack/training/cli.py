@@ -44,6 +44,11 @@ def build_parser() -> argparse.ArgumentParser:
     _common(r)
     r.add_argument("--latency-target", type=float, default=0.8, help="search-graph ms (ONNX Runtime, 1 thread)")
     r.add_argument("--batches", type=int, default=8, help="batches of real crops (half for statistics)")
+    sd = sub.add_parser("selfdistill", help="FARTrack-style self-distillation of a vit-family tracker into "
+                                           "fewer and/or narrower blocks")
+    _common(sd)
+    sd.add_argument("--depth", type=int, default=None, help="student blocks (at most the teacher's)")
+    sd.add_argument("--width", type=int, default=None, help="student token width (default: the teacher's)")
     a = sub.add_parser("search", help="N2N-style policy search of the dull student's per-layer widths (TSsKD 3.2)")
     _common(a)
     a.add_argument("--candidates", type=int, default=3, help="students sampled per policy step (N_a, default 3)")
@@ -129,6 +134,12 @@ def run(args: argparse.Namespace) -> int:
         return run_search(args)
     if args.command == "prune":
         return run_prune(args)
+    if args.command == "selfdistill":
+        from .selfdistill import run_cli
+
+        extra = [f"{k}={getattr(args, k)}" for k in ("depth", "width") if getattr(args, k) is not None]
+        print(json.dumps(run_cli(args.config, _overrides(args) + extra), indent=1))
+        return 0
     from . import distributed as ddp
     from .config import load_config, to_dict
     from .loader import make_loader_factory

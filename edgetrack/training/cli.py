@@ -20,7 +20,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--videos", default=None, help="comma-separated unlabeled videos or frame folders")
     p.add_argument("--synthetic", type=int, default=None, help="number of generated sequences to add")
     p.add_argument("--out", default=None, help="run folder (checkpoints, logs)")
-    p.add_argument("--steps", type=int, default=None)
+    p.add_argument("--steps", type=int, default=None, help="training steps (search: policy steps, default 10)")
     p.add_argument("--no-resume", action="store_true", help="start over even if OUT holds a run")
 
 

@@ -105,7 +105,11 @@ def open_source(source: str | int) -> Source:
     if _URL.match(text):
         return _open_live(text, "stream", re.sub(r"//[^/@]*@", "//", text))  # no credentials in names
     path = Path(text).expanduser()
-    if not path.exists():
+    try:
+        found = path.exists()
+    except OSError as exc:  # e.g. a name longer than the file system allows
+        raise DataError(f"source not found: {text[:200]!r} ({exc.strerror or exc})") from exc
+    if not found:
         raise DataError(f"source not found: {path}")
     if path.is_dir():
         images = _folder_images(path / "img" if (path / "img").is_dir() else path)

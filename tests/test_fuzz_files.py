@@ -8,6 +8,7 @@ import math
 import shutil
 import tempfile
 import warnings
+from importlib.util import find_spec
 from pathlib import Path
 
 import cv2
@@ -27,6 +28,7 @@ FUZZ = settings(max_examples=40, deadline=None, derandomize=True,
 BUNDLED = bundled_dir(DEFAULT_NAME)
 FRAME = np.random.default_rng(0).integers(0, 256, (48, 64, 3), dtype=np.uint8)
 GATE_OK = json.dumps({"status": "ok", "rows": [], "note": "test fixture"})
+ONNX_BACKENDS = ["onnxruntime"] + (["openvino"] if find_spec("openvino") else [])  # both read ONNX folders
 
 
 def tracks_or_refuses(model, **kwargs) -> None:
@@ -76,11 +78,12 @@ _MUTATION = st.tuples(st.sampled_from(["truncate", "flip", "garbage", "zero-run"
 # ------------------------------------------------------------------ model folders and checkpoints
 
 @FUZZ
-@given(which=st.sampled_from(["template.onnx", "search.onnx"]), mutation=_MUTATION)
-def test_corrupt_onnx_graphs(tmp_path, which, mutation):
+@given(which=st.sampled_from(["template.onnx", "search.onnx"]), mutation=_MUTATION,
+       backend=st.sampled_from(ONNX_BACKENDS))
+def test_corrupt_onnx_graphs(tmp_path, which, mutation, backend):
     folder = _folder(tmp_path)
     (folder / which).write_bytes(_mutate((folder / which).read_bytes(), *mutation))
-    tracks_or_refuses(folder)
+    tracks_or_refuses(folder, backend=backend)
 
 
 @FUZZ
@@ -242,8 +245,8 @@ def test_flag_files_read_or_are_a_data_error(tmp_path, content, binary):
     assert np.array_equal(flags, text_flags)
 
 
-@pytest.mark.parametrize("path", ["missing.txt", "."])
-def test_missing_or_folder_paths_are_data_errors(tmp_path, path):
+@pytest.mark.parametrize("path", ["missing.txt", ".", "x" * 5000])
+def test_missing_folder_or_impossible_paths_are_data_errors(tmp_path, path):
     with pytest.raises(DataError):
         read_boxes(tmp_path / path)
     with pytest.raises(DataError):

@@ -20,11 +20,17 @@ def parse_box(text: str) -> tuple[float, float, float, float]:
 
 
 def run_guarded(func: Callable[[], int], interrupted: str = "interrupted") -> int:
-    """Run a command, turning edgetrack's errors into one clear line and exit status 2."""
+    """Run a command, turning edgetrack's errors, and paths the system refuses (a name too long, no permission,
+    a full disk), into one clear line and exit status 2."""
     try:
         return func()
     except EdgeTrackError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        name = str(exc.filename) if exc.filename is not None else ""
+        where = f": {name[:120]}{'...' if len(name) > 120 else ''}" if name else ""
+        print(f"error: {exc.strerror or exc}{where}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(interrupted, file=sys.stderr)

@@ -50,8 +50,10 @@ def parse_boxes(text: str, source: str = "<text>") -> np.ndarray:
     return boxes
 
 
-def _read_text(path: Path) -> str:
+def _read_text(path: Path, what: str) -> str:
     try:
+        if not path.is_file():
+            raise DataError(f"{what} not found: {path}")
         return path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as e:
         raise DataError(f"{path}: not a text file ({e})") from None
@@ -62,9 +64,7 @@ def _read_text(path: Path) -> str:
 def read_boxes(path: str | os.PathLike) -> np.ndarray:
     """Read a box file (see :func:`parse_boxes`); a missing or empty file raises :class:`DataError`."""
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"ground-truth file not found: {path}")
-    boxes = parse_boxes(_read_text(path), str(path))
+    boxes = parse_boxes(_read_text(path, "ground-truth file"), str(path))
     if len(boxes) == 0:
         raise DataError(f"{path}: the file holds no boxes")
     return boxes
@@ -102,6 +102,4 @@ def parse_flags(text: str, source: str = "<text>") -> np.ndarray:
 def read_flags(path: str | os.PathLike) -> np.ndarray:
     """Read a 0/1 flag file (one per line, or one comma-separated line)."""
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"flag file not found: {path}")
-    return parse_flags(_read_text(path), str(path))
+    return parse_flags(_read_text(path, "flag file"), str(path))

@@ -253,6 +253,13 @@ def test_missing_folder_or_impossible_paths_are_data_errors(tmp_path, path):
         read_flags(tmp_path / path)
 
 
+@pytest.mark.parametrize("root", ["missing", "x" * 5000, "file.txt"])
+def test_dataset_roots_that_are_not_folders(tmp_path, root):
+    (tmp_path / "file.txt").write_text("1,2,3,4\n")
+    with pytest.raises(DataError, match="not found|cannot tell"):
+        open_dataset(tmp_path / root)
+
+
 def _sequence(root: Path, name: str, n_frames: int, gt: bytes, corrupt_frame: int | None) -> None:
     img = root / name / "img"
     img.mkdir(parents=True)

@@ -240,6 +240,10 @@ def open_dataset(
     ``split`` (video folders with a ``MANIFEST.tsv`` only) keeps the manifest rows of that split."""
     if format not in FORMATS:
         raise DataError(f"unknown dataset format '{format}'; choose one of {', '.join(FORMATS)}")
+    try:
+        Path(root).exists()
+    except OSError as exc:  # e.g. a name longer than the file system allows
+        raise DataError(f"dataset folder not found: {str(root)[:200]!r} ({exc.strerror or exc})") from exc
     fmt = detect_format(root) if format == "auto" else format
     if split is not None and fmt != "videos":
         raise DataError(f"a split ('{split}') can be selected only in a video folder with a MANIFEST.tsv, "

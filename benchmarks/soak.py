@@ -205,13 +205,15 @@ def measure(args) -> dict:
     step = (ort_only_step(args.model, frames, boxes) if variant == "ort-only"
             else tracker_step(variant, args.model, frames, boxes))
     order = ping_pong(len(frames), args.warmup + args.updates + 1)[1:]
+    # Result arrays made and written, and garbage collected, before the warm-up: the kernel's RSS count lags a
+    # little, and pages touched (or freed) just before the start would show up as growth at the first update.
+    mem, lat = np.full((args.updates, 3), np.nan), np.full(args.updates, np.nan)
+    gc.collect()
     for i in order[: args.warmup]:
         step(frames[i], boxes[i])
-    gc.collect()
     if traced:
         tracemalloc.start(8)
         snap0 = tracemalloc.take_snapshot()
-    mem, lat = np.full((args.updates, 3), np.nan), np.empty(args.updates)
     start = (*rss_mb(), tracemalloc.get_traced_memory()[0] / 2**20)
     start_heap = heap_in_use_mb()
     for k, i in enumerate(order[args.warmup:]):

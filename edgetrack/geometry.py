@@ -20,6 +20,9 @@ from .errors import BoxError, FrameError
 
 #: Largest coordinate or size a box may have, in pixels (far beyond any frame; keeps crop sizes integral).
 MAX_BOX_VALUE = 1e6
+#: Smallest width and height a box may have, in pixels (far below a pixel; keeps the context size from
+#: underflowing to zero). The tracker widens small targets to its minimum size after the first update anyway.
+MIN_BOX_SIZE = 1e-3
 
 
 def check_frame(frame: object, *, name: str = "frame") -> np.ndarray:
@@ -54,6 +57,9 @@ def check_box(box: Sequence[float], image_shape: tuple[int, ...] | None = None) 
     x, y, w, h = arr
     if w <= 0 or h <= 0:
         raise BoxError(f"box must have positive width and height, got w={w:g}, h={h:g}")
+    if w < MIN_BOX_SIZE or h < MIN_BOX_SIZE:
+        raise BoxError(f"box w={w:g}, h={h:g} is smaller than {MIN_BOX_SIZE:g} pixels; boxes are (x, y, w, h) in "
+                       "pixels of the frame")
     if image_shape is not None:
         ih, iw = image_shape[:2]
         if x + w <= 0 or y + h <= 0 or x >= iw or y >= ih:

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from edgetrack import BoxError, EdgeTrackError, FrameError, Tracker
+from edgetrack.geometry import MIN_BOX_SIZE
 
 FUZZ = settings(max_examples=40, deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.too_slow])
@@ -158,15 +159,17 @@ def test_a_box_is_tracked_or_refused_with_a_box_error(box):
         return
     assert plain is not None, f"{box!r} was taken as a box"
     x, y, w, h = plain
-    assert np.all(np.isfinite(plain)) and w > 0 and h > 0 and max(map(abs, plain)) <= 1e6
+    assert np.all(np.isfinite(plain)) and w >= MIN_BOX_SIZE and h >= MIN_BOX_SIZE and max(map(abs, plain)) <= 1e6
     assert x + w > 0 and y + h > 0 and x < 48 and y < 40
     assert np.all(np.isfinite(t.update(frame).box))
 
 
 @pytest.mark.parametrize("box", [["1", "2", "3", "4"], np.array(["1", "2", "3", "4"]), [True, True, True, True],
-                                 np.ones(4, dtype=bool), [1, 2, 3, "4"], [10**400, 0, 5, 5]])
-def test_strings_and_booleans_are_not_taken_as_box_numbers(box):
-    with pytest.raises(BoxError, match="four numbers|beyond"):
+                                 np.ones(4, dtype=bool), [1, 2, 3, "4"], [10**400, 0, 5, 5],
+                                 [0.0, 0.0, 1e-235, 1e-235], [0, 0, 5, 1e-4]])
+def test_boxes_found_by_fuzzing(box):
+    """Strings and booleans were taken as numbers; a box of 1e-235 px ended in a ZeroDivisionError."""
+    with pytest.raises(BoxError, match="four numbers|beyond|smaller than"):
         tracker().init(_texture(40, 48), box)
 
 

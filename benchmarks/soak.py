@@ -345,6 +345,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         Path(args.child_out).write_text(json.dumps(measure(args)))
         return 0
+    if not Path("/proc/self/statm").exists():
+        print("error: the soak reads resident memory from /proc (Linux only)", file=sys.stderr)
+        return 2
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     names = [v.strip() for v in args.variants.split(",") if v.strip()] + (["torch"] * args.torch)

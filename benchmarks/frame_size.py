@@ -21,7 +21,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-import edgetrack.runtime.tracker as tracker_module
+import edgetrack.runtime.target as target_module
 from edgetrack import Tracker
 from edgetrack.data.gtfile import read_boxes
 from edgetrack.errors import EdgeTrackError
@@ -56,7 +56,7 @@ def _timed(func, key: str):
 def _edgetrack(model: str | None) -> Tracker:
     # graphs exported straight from checkpoints for comparison carry no gate report
     tracker = Tracker(model, threads=1, allow_ungated=True)
-    tracker._prep = _timed(tracker._prep, "prep")
+    tracker._session.prep = _timed(tracker._session.prep, "prep")
     tracker.backend.run_search = _timed(tracker.backend.run_search, "network")
     return tracker
 
@@ -142,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("EDGETRACK_SHARED", str(shared_dir()))  # OpenCV TrackerNano's weights
     cv2.setNumThreads(1)
     big = tuple(int(v) for v in args.big.lower().split("x"))
-    tracker_module.crop_square = _timed(tracker_module.crop_square, "crop")
+    target_module.crop_square = _timed(target_module.crop_square, "crop")
     samples: dict = {}
     shapes: dict[str, set] = {"native": set(), "big": set()}
     try:

@@ -1,0 +1,194 @@
+"""The session: one model on one backend and device, shared by every target of a tracker (numpy + OpenCV only).
+
+It owns what does not change from target to target: the model files and their spec (and the accuracy gate on
+load), the backend and its device, the input channel order, the family's search (:mod:`.target`) and the
+load-time graph check. :meth:`Session.step` searches any number of targets with ONE call of the search graph:
+every target's search crops in one batch, each paired with its own template features.
+
+A session serves one thread at a time (:meth:`Session.exclusive`); its owner (a ``Tracker`` or a
+``MultiTracker``) wraps every call in it.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from contextlib import contextmanager
+
+import numpy as np
+
+from ..errors import EdgeTrackError, InputError, ModelError, StateError
+from ..geometry import padding_colour, to_network_input, xywh_to_cxcywh
+from ..spec import TrackerSpec
+from .backends import open_backend
+from .checks import check_graphs, require_finite
+from .model_files import check_gate, locate
+from .target import TargetState, batch_templates, search_for
+
+logger = logging.getLogger("edgetrack.runtime.tracker")  # the name the load line has always been logged under
+
+
+def available_cpus() -> int:
+    """CPUs this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def check_threads(threads: object) -> int:
+    """``threads`` as a positive int capped at the CPUs available (``True`` and ``2.0`` are errors)."""
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise InputError(f"threads must be a positive integer, got {threads!r}")
+    cpus = available_cpus()
+    if threads > cpus:
+        logger.warning("threads=%d capped at the %d CPU(s) available", threads, cpus)
+    return min(threads, cpus)
+
+
+class Session:
+    """A loaded model ready to search; ``owner`` and ``calls`` name the public object and its calls in error
+    messages."""
+
+    def __init__(self, model: str | os.PathLike | None = None, backend: str = "auto", threads: int = 1,
+                 input_order: str = "BGR", device: str = "cpu", allow_ungated: bool = False,
+                 owner: str = "Tracker", calls: str = "init()/update()") -> None:
+        if input_order not in ("BGR", "RGB"):
+            raise InputError(f"input_order must be 'BGR' or 'RGB', got {input_order!r}")
+        threads = check_threads(threads)
+        if not isinstance(device, str) or not device.strip():
+            raise InputError(f"device must be a non-empty string such as 'cpu' or 'cuda:0', got {device!r}")
+        self.owner, self._calls = owner, calls
+        self._busy = threading.Lock()
+        self._closed = False
+        self.files = locate(model)
+        check_gate(self.files, allow_ungated)
+        self.spec: TrackerSpec = self.files.spec
+        self.backend = open_backend(self.files, backend, threads=threads, device=device)
+        self.backend_name = self.backend.name
+        self.device = str(getattr(self.backend, "device", device))
+        logger.info("loading %s with backend %s on %s", self.files.name or self.files.root, self.backend.name,
+                    self.device)
+        self.input_order = input_order
+        self._swap = input_order != self.spec.channel_order
+        self.search = search_for(self.spec)
+        check_graphs(self.backend, self.spec, self.files.root, self.search.crops_per_target)
+
+    def describe(self) -> str:
+        """``model=..., family=..., backend=..., device=...`` for the owner's ``repr``."""
+        name = self.backend.name if self.backend is not None else self.backend_name
+        return (f"model={str(self.files.root)!r}, family={self.spec.family!r}, backend={name!r}, "
+                f"device={self.device!r}{', closed' if self._closed else ''}")
+
+    @contextmanager
+    def exclusive(self, closing: bool = False):
+        """Hold the session for one call; StateError when another thread holds it, or when it is closed."""
+        if not self._busy.acquire(blocking=False):
+            raise StateError(f"this {self.owner} is already running {self._calls} in another thread; one "
+                             f"{self.owner} serves one thread at a time: create one {self.owner} per thread")
+        try:
+            if self._closed and not closing:
+                raise StateError(f"this {self.owner} is closed; create a new one")
+            yield
+        finally:
+            self._busy.release()
+
+    def close(self) -> None:
+        """Release the backend (its sessions, device buffers); later calls raise StateError. Idempotent."""
+        with self.exclusive(closing=True):
+            if self._closed:
+                return
+            self._closed = True
+            backend, self.backend = self.backend, None
+            close = getattr(backend, "close", None)
+            if callable(close):
+                close()
+
+    def warmup(self, targets: int = 1) -> float:
+        """Both graphs once on zeros, the search graph at the batch of ``targets`` targets; returns ms."""
+        with self.exclusive():
+            start = time.perf_counter()
+            check_graphs(self.backend, self.spec, self.files.root, self.search.crops_per_target * targets)
+            return (time.perf_counter() - start) * 1000.0
+
+    def prep(self, crops: np.ndarray) -> np.ndarray:
+        if crops.ndim == 3:
+            crops = crops[None]
+        return to_network_input(crops, self.spec.mean, self.spec.std, self._swap)
+
+    def start(self, frame: np.ndarray, arr: np.ndarray) -> TargetState:
+        """A new target in the checked box ``arr`` (x, y, w, h) of the checked ``frame``: its template features."""
+        cx, cy, w, h = xywh_to_cxcywh(arr)
+        fill = padding_colour(frame)
+        z = self.search.template_crop(frame, cx, cy, w, h, fill)
+        zfs = self.backend.run_template(self.prep(z))
+        require_finite(zfs, "template", self.files.root)
+        return TargetState(float(cx), float(cy), float(w), float(h), fill, list(zfs), frame.shape[:2])
+
+    def step(self, frame: np.ndarray, states: list[TargetState]) -> list[float]:
+        """Search every target of ``states`` in ``frame`` with one call of the search graph; moves each state and
+        returns the scores in the same order."""
+        search, k = self.search, self.search.crops_per_target
+        crops = [search.crops(frame, st) for st in states]
+        x = self.prep(crops[0] if len(crops) == 1 else np.concatenate(crops))
+        zfs = batch_templates([st.zfs for st in states], k)
+        outs = self._run_search(x, zfs, len(states))
+        require_finite(outs[:search.outputs_used], "search", self.files.root)
+        return [search.step([o[i * k:(i + 1) * k] for o in outs], st, frame.shape) for i, st in enumerate(states)]
+
+    def _run_search(self, x: np.ndarray, zfs: list[np.ndarray], targets: int) -> list[np.ndarray]:
+        if targets == 1:
+            return self.backend.run_search(x, zfs)
+        try:
+            return self.backend.run_search(x, zfs)
+        except EdgeTrackError:
+            raise
+        except Exception as exc:  # vendor runtimes raise their own types on a batch the graph cannot take
+            raise ModelError(f"{self.files.root}: the search graph cannot take a batch of {x.shape[0]} crops "
+                             f"({targets} targets): {exc}. Several targets need graphs exported with a dynamic "
+                             "batch (edgetrack-export without --static-batch)") from exc
+
+
+class SessionOwner:
+    """What ``Tracker`` and ``MultiTracker`` share: their session's model, backend and device as attributes,
+    ``close()`` and the context manager. ``backend`` may be replaced (tests and the export gate wrap it)."""
+
+    _session: Session
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._session.describe()})"
+
+    def close(self) -> None:
+        """Release the backend; later calls raise StateError. Closing twice is harmless."""
+        self._session.close()
+
+    @property
+    def files(self):
+        return self._session.files
+
+    @property
+    def spec(self) -> TrackerSpec:
+        return self._session.spec
+
+    @property
+    def backend(self):
+        return self._session.backend
+
+    @backend.setter
+    def backend(self, value) -> None:
+        self._session.backend = value
+
+    @property
+    def device(self) -> str:
+        return self._session.device
+
+    @property
+    def input_order(self) -> str:
+        return self._session.input_order

@@ -1,0 +1,187 @@
+"""One target: its state, its result, and how each family turns a search into that target's next state.
+
+Everything per target lives here (numpy + OpenCV only); the session (:mod:`.session`) owns the model and runs
+the graphs, for one target (:class:`~edgetrack.Tracker`) or many in one batched call
+(:class:`~edgetrack.MultiTracker`). A family's search is one class with two steps, ``crops`` (the search crops
+of one target, before the network) and ``step`` (that target's slice of the network outputs -> new state and
+score, after it); :data:`SEARCHES` is the one place a spec's family picks its class.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import ModelError
+from ..geometry import clip_state, context_size, crop_square, cxcywh_to_xywh
+from ..spec import TrackerSpec
+from . import postprocess as pp
+
+
+@dataclass(frozen=True)
+class TrackResult:
+    """One frame's answer: ``box`` is (x, y, w, h) floats; ``score`` in [0, 1]; ``lost`` when below the spec's
+    ``lost_threshold``; ``latency_ms`` is the whole ``update`` call (crop, network, decoding)."""
+
+    box: tuple[float, float, float, float]
+    score: float
+    latency_ms: float
+    lost: bool = False
+
+
+@dataclass
+class TargetState:
+    """What is known about one target between frames: centre and size in frame pixels, the colour its crops are
+    padded with, its template features (the template graph's outputs, batch 1), and the frame size at init."""
+
+    cx: float
+    cy: float
+    w: float
+    h: float
+    fill: tuple[float, float, float]
+    zfs: list[np.ndarray]
+    shape: tuple[int, int]
+
+    def box(self) -> tuple[float, float, float, float]:
+        """The current box as (x, y, w, h) floats."""
+        return tuple(float(v) for v in cxcywh_to_xywh(self.cx, self.cy, self.w, self.h))
+
+
+def make_result(state: TargetState, score: float, latency_ms: float, spec: TrackerSpec) -> TrackResult:
+    """The answer for one target after a step."""
+    return TrackResult(state.box(), score, latency_ms, score < spec.lost_threshold)
+
+
+class FamilySearch:
+    """How one family of networks searches. ``crops_per_target`` search crops go into the search graph for each
+    target (each paired with that target's template features); the first ``outputs_used`` outputs are decoded."""
+
+    crops_per_target = 1
+    outputs_used = 1
+
+    def __init__(self, spec: TrackerSpec) -> None:
+        self.spec = spec
+
+    def template_crop(self, frame: np.ndarray, cx: float, cy: float, w: float, h: float,
+                      fill: tuple[float, float, float]) -> np.ndarray:
+        """The exemplar crop around a new target (HxWx3 uint8)."""
+        s_z = round(context_size(w, h, self.spec.context_amount))
+        return crop_square(frame, (cx, cy), s_z, self.spec.exemplar_size, fill)
+
+    def crops(self, frame: np.ndarray, st: TargetState) -> np.ndarray:
+        """This target's search crops, ``(crops_per_target, S, S, 3)`` uint8."""
+        raise NotImplementedError
+
+    def step(self, outs: list[np.ndarray], st: TargetState, frame_shape: tuple[int, ...]) -> float:
+        """Move ``st`` by this target's ``crops_per_target`` rows of the search outputs; returns the score."""
+        raise NotImplementedError
+
+
+class CandidateSearch(FamilySearch):
+    """One search crop; every score-map cell proposes a box; pysot's penalties and cosine window pick one."""
+
+    outputs_used = 2
+
+    def __init__(self, spec: TrackerSpec) -> None:
+        super().__init__(spec)
+        self.window = pp.cosine_window(spec.score_size)
+
+    def candidates(self, cls: np.ndarray, reg: np.ndarray) -> pp.Candidates:
+        raise NotImplementedError
+
+    def _scale_z(self, st: TargetState) -> float:
+        return self.spec.exemplar_size / context_size(st.w, st.h, self.spec.context_amount)
+
+    def crops(self, frame: np.ndarray, st: TargetState) -> np.ndarray:
+        spec = self.spec
+        s_x = context_size(st.w, st.h, spec.context_amount) * spec.instance_size / spec.exemplar_size
+        return crop_square(frame, (st.cx, st.cy), round(s_x), spec.instance_size, st.fill)[None]
+
+    def step(self, outs: list[np.ndarray], st: TargetState, frame_shape: tuple[int, ...]) -> float:
+        scale_z = self._scale_z(st)
+        choice = pp.choose(self.candidates(outs[0][0], outs[1][0]), st.w * scale_z, st.h * scale_z, self.window,
+                           self.spec)
+        dx, dy, bw, bh = choice.box / scale_z
+        w = st.w * (1 - choice.lr) + bw * choice.lr
+        h = st.h * (1 - choice.lr) + bh * choice.lr
+        st.cx, st.cy, st.w, st.h = clip_state(st.cx + dx, st.cy + dy, w, h, frame_shape)
+        return choice.score
+
+
+class AnchorFreeSearch(CandidateSearch):
+    """NanoTrack / SiamBAN: (left, top, right, bottom) distances from each score-map point."""
+
+    def __init__(self, spec: TrackerSpec) -> None:
+        super().__init__(spec)
+        self.points = pp.grid_points(spec.score_size, spec.stride)
+
+    def candidates(self, cls: np.ndarray, reg: np.ndarray) -> pp.Candidates:
+        return pp.decode_anchor_free(cls, reg, self.points, self.spec.score_activation)
+
+
+class AnchorSearch(CandidateSearch):
+    """SiamRPN: (dx, dy, dw, dh) offsets of the anchors at each score-map cell."""
+
+    def __init__(self, spec: TrackerSpec) -> None:
+        super().__init__(spec)
+        self.anchors = pp.make_anchors(spec)
+        self.window = np.tile(self.window, spec.num_anchors)  # anchor-major, like the anchors
+
+    def candidates(self, cls: np.ndarray, reg: np.ndarray) -> pp.Candidates:
+        return pp.decode_anchor_based(cls, reg, self.anchors, self.spec.score_activation)
+
+
+class ScalePyramidSearch(FamilySearch):
+    """SiamFC: one crop per scale of the pyramid; the best scale's upsampled response map gives the move."""
+
+    def __init__(self, spec: TrackerSpec) -> None:
+        super().__init__(spec)
+        window = pp.cosine_window(spec.score_size * spec.response_up)
+        self.window = window / window.sum()
+        n = spec.scale_num
+        self.scales = spec.scale_step ** np.linspace(-(n // 2), n // 2, n)
+        self.crops_per_target = len(self.scales)
+
+    def _x_sz(self, st: TargetState) -> float:
+        spec = self.spec
+        return context_size(st.w, st.h, spec.context_amount) * spec.instance_size / spec.exemplar_size
+
+    def crops(self, frame: np.ndarray, st: TargetState) -> np.ndarray:
+        x_sz = self._x_sz(st)
+        return np.stack([crop_square(frame, (st.cx, st.cy), x_sz * f, self.spec.instance_size, st.fill)
+                         for f in self.scales])
+
+    def step(self, outs: list[np.ndarray], st: TargetState, frame_shape: tuple[int, ...]) -> float:
+        spec, x_sz = self.spec, self._x_sz(st)
+        choice = pp.choose_siamfc(outs[0], spec, self.window)
+        factor = self.scales[choice.scale_index]
+        dx, dy = choice.displacement * x_sz * factor / spec.instance_size
+        scale = (1 - spec.scale_lr) + spec.scale_lr * factor
+        st.cx, st.cy, st.w, st.h = clip_state(st.cx + dx, st.cy + dy, st.w * scale, st.h * scale, frame_shape)
+        return choice.score
+
+
+#: family -> its search: the one place the runtime branches on ``spec.family``.
+SEARCHES: dict[str, type[FamilySearch]] = {
+    "nanotrack": AnchorFreeSearch,
+    "siamrpn": AnchorSearch,
+    "siamfc": ScalePyramidSearch,
+}
+
+
+def search_for(spec: TrackerSpec) -> FamilySearch:
+    """The search of ``spec.family``; ModelError for a family this runtime cannot track with yet."""
+    if spec.family not in SEARCHES:
+        raise ModelError(f"this edgetrack runtime cannot track with a {spec.family!r} model yet (it tracks "
+                         f"{', '.join(SEARCHES)}); update edgetrack")
+    return SEARCHES[spec.family](spec)
+
+
+def batch_templates(zf_lists: list[list[np.ndarray]], repeat: int) -> list[np.ndarray]:
+    """The search graph's template inputs for several targets: each target's features ``repeat`` times (once per
+    search crop), targets in order. One target searched once passes its own arrays through untouched (the
+    TensorRT backend then binds the copies it still holds on the GPU)."""
+    if len(zf_lists) == 1 and repeat == 1:
+        return zf_lists[0]
+    return [np.concatenate([np.repeat(zfs[i], repeat, axis=0) for zfs in zf_lists])
+            for i in range(len(zf_lists[0]))]

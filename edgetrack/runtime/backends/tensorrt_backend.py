@@ -236,6 +236,16 @@ class TensorRTBackend:
         return zf
 
     def run_search(self, x: np.ndarray, zfs: list[np.ndarray]) -> list[np.ndarray]:
+        """Search outputs for a batch of crops; a batch above the engine's largest (several targets, SiamFC's
+        scales) runs in slices of that size, each crop with its own template rows."""
+        step = self.search.max_batch
+        if x.shape[0] <= step:
+            return self._search(x, zfs)
+        parts = [self._search(x[i:i + step], [zf[i:i + step] if zf.shape[0] == x.shape[0] else zf for zf in zfs])
+                 for i in range(0, x.shape[0], step)]
+        return [np.concatenate(outs) for outs in zip(*parts)]
+
+    def _search(self, x: np.ndarray, zfs: list[np.ndarray]) -> list[np.ndarray]:
         feeds = {self._x_name: x}
         feeds.update({name: self._zf_feed(i, zf) for i, (name, zf) in enumerate(zip(self._zf_names, zfs))})
         return self.search.run(feeds)

@@ -159,20 +159,14 @@ def test_one_multitracker_from_two_threads_at_once_raises(tiny_onnx, clip):
     frames, gt = clip
     mt = MultiTracker(tiny_onnx)
     mt.add(frames[0], gt[0])
-    inner, entered, release = mt.backend, threading.Event(), threading.Event()
+    entered, release, run = threading.Event(), threading.Event(), mt.backend.run_search
 
-    class Slow:
-        name = "slow"
+    def held_search(x, zfs):  # the search call waits until the other thread has tried its calls
+        entered.set()
+        release.wait(30)
+        return run(x, zfs)
 
-        def run_template(self, z):
-            return inner.run_template(z)
-
-        def run_search(self, x, zfs):
-            entered.set()
-            release.wait(30)
-            return inner.run_search(x, zfs)
-
-    mt.backend = Slow()
+    mt.backend.run_search = held_search
     results = []
     worker = threading.Thread(target=lambda: results.append(mt.update(frames[1])))
     worker.start()
@@ -190,19 +184,13 @@ def test_one_search_call_per_update(tiny_onnx, clip):
     mt = MultiTracker(tiny_onnx)
     for box in _boxes(gt[0]):
         mt.add(frames[0], box)
-    inner, batches = mt.backend, []
+    batches, run = [], mt.backend.run_search
 
-    class Counting:
-        name = "counting"
+    def counted_search(x, zfs):
+        batches.append((x.shape[0], [zf.shape[0] for zf in zfs]))
+        return run(x, zfs)
 
-        def run_template(self, z):
-            return inner.run_template(z)
-
-        def run_search(self, x, zfs):
-            batches.append((x.shape[0], [zf.shape[0] for zf in zfs]))
-            return inner.run_search(x, zfs)
-
-    mt.backend = Counting()
+    mt.backend.run_search = counted_search
     mt.update(frames[1])
     assert batches == [(3, [3])]
 

@@ -16,12 +16,11 @@ from .errors import (
                      SpecError,
                      StateError,
 )
-from .runtime import Tracker, TrackResult, list_models
-from .runtime.multi import MultiTracker
+from .runtime import Recovery, State, Tracker, TrackResult, list_models
 from .spec import TrackerSpec
 
 __version__ = "0.1.0"
 
 __all__ = ["BackendUnavailableError", "BoxError", "DataError", "EdgeTrackError", "FrameError", "InputError",
-           "ModelError", "ModelNotFoundError", "MultiTracker", "SpecError", "StateError", "TrackResult", "Tracker",
-           "TrackerSpec", "__version__", "list_models"]
+           "ModelError", "ModelNotFoundError", "Recovery", "SpecError", "State", "StateError", "TrackResult",
+           "Tracker", "TrackerSpec", "__version__", "list_models"]

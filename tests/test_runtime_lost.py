@@ -169,3 +169,122 @@ def test_shared_fit_and_eval_sets_share_no_video():
     held = {video_key(s.name) for s in parts["eval"].real}
     assert fit and held and not fit & held
     assert all(g.absent.any() for g in parts["eval"].gone)
+
+
+# ------------------------------------------------------------------------------------------------ the tracker
+def _clip_with_noise(n_before: int = 12, n_noise: int = 10, n_after: int = 10):
+    """A still generated scene (the target does not move) with noise frames in the middle, and its boxes."""
+    from edgetrack.data.synthetic import make_sequence
+
+    first, gt = make_sequence(5, n_frames=2, size=(320, 240), events=())
+    n = n_before + n_noise + n_after
+    rng = np.random.default_rng(0)
+    frames = [first[0]] * n
+    for i in range(n_before, n_before + n_noise):
+        frames[i] = np.clip(rng.normal(114, 20, first[0].shape), 0, 255).astype(np.uint8)
+    return frames, np.repeat(np.asarray(gt[:1], dtype=float), n, axis=0), range(n_before, n_before + n_noise)
+
+
+def test_bundled_model_goes_lost_on_noise_holds_its_box_and_comes_back():
+    from edgetrack import Tracker
+
+    frames, gt, noise = _clip_with_noise()
+    tracker = Tracker("default")
+    tracker.init(frames[0], gt[0])
+    results = [tracker.update(f) for f in frames[1:]]
+    for r in results:
+        assert r.lost == (r.state is State.LOST) and 0.0 <= r.confidence <= 1.0
+        assert set(r.features) == set(FEATURES)
+    assert results[noise.start - 2].state is State.TRACKING
+    during = [results[i - 1] for i in noise]
+    assert during[-1].state is State.LOST
+    lost = [r for r in during if r.state is State.LOST]
+    assert all(r.box == lost[0].box for r in lost)  # the last trusted box, held
+    assert results[-1].state is State.TRACKING  # re-acquired after the noise
+
+
+def test_recovery_off_still_reports_states_but_keeps_following():
+    from edgetrack import Tracker
+
+    frames, gt, noise = _clip_with_noise()
+    tracker = Tracker("default", recovery=Recovery(enabled=False))
+    tracker.init(frames[0], gt[0])
+    results = [tracker.update(f) for f in frames[1:]]
+    during = [results[i - 1] for i in noise]
+    assert any(r.state is not State.TRACKING for r in during)
+    assert len({r.box for r in during}) > 1
+
+
+def test_a_lost_update_is_one_batched_search_call():
+    from edgetrack import Tracker
+
+    frames, gt, noise = _clip_with_noise()
+    tracker = Tracker("default", recovery=Recovery(tiles_every=1, max_tiles=6))
+    tracker.init(frames[0], gt[0])
+    for f in frames[1:noise.stop - 2]:
+        tracker.update(f)
+    assert tracker.update(frames[noise.stop - 2]).state is State.LOST
+    backend, calls = tracker.backend, []
+    run = backend.run_search
+    backend.run_search = lambda x, zfs: calls.append(len(x)) or run(x, zfs)
+    tracker.update(frames[noise.stop - 1])
+    assert len(calls) == 1 and 2 <= calls[0] <= 7  # the widened window and the tiles, together
+
+
+def test_recovery_must_be_a_recovery():
+    from edgetrack import Tracker
+
+    with pytest.raises(InputError):
+        Tracker("default", recovery={"enabled": False})
+
+
+def test_several_targets_each_get_a_state():
+    from edgetrack import MultiTracker
+
+    frames, gt, noise = _clip_with_noise()
+    with MultiTracker("default") as mt:
+        a = mt.add(frames[0], gt[0])
+        b = mt.add(frames[0], gt[0] + [5, 5, 0, 0])
+        for f in frames[1:noise.stop]:
+            out = mt.update(f)
+        assert set(out) == {a, b} and all(r.state is State.LOST for r in out.values())
+
+
+def test_export_recalibrates_each_exported_folder(tiny_checkpoint, tmp_path):
+    pytest.importorskip("onnx")
+    import json
+
+    from edgetrack.export.cli import main as export_main
+    from edgetrack.runtime.model_files import locate
+
+    out = tmp_path / "onnx"
+    code = export_main([str(tiny_checkpoint), "--format", "onnx", "--val-frames", "6", "--max-drop", "1",
+                        "--out", str(out), "--no-progress"])
+    assert code == 0
+    report = json.loads((out / "export.json").read_text())
+    done = report["confidence_calibration"]["onnx-fp32"]
+    assert done["status"] == "refitted" and done["frames"] > 0
+    cal = calibration_of(locate(out).spec)
+    assert cal.fitted_on.startswith("edgetrack-export re-calibration") and cal.features == DEFAULT.features
+
+
+def test_calibrate_command_fits_and_writes_a_model(tiny_onnx, tmp_path, capsys):
+    shared = shared_path("data", "dev-sequences").parents[1]
+    from edgetrack.cli.main import main
+    from edgetrack.runtime.model_files import locate
+
+    model = tmp_path / "tiny"
+    shutil.copytree(tiny_onnx, model)
+    code = main(["calibrate", str(model), "--shared", str(shared), "--max-frames", "30", "--cache", "none",
+                 "--report", str(tmp_path / "r.json")])
+    assert code == 0, capsys.readouterr().err
+    cal = calibration_of(locate(model).spec)
+    assert cal.fitted_on.startswith("edgetrack calibrate") and "absent flagged" in capsys.readouterr().out
+
+
+def test_calibrate_command_needs_data(tiny_onnx, monkeypatch, capsys):
+    from edgetrack.cli.main import main
+
+    monkeypatch.delenv("EDGETRACK_SHARED", raising=False)
+    assert main(["calibrate", str(tiny_onnx)]) == 2
+    assert "--shared" in capsys.readouterr().err

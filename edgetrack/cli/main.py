@@ -1,11 +1,11 @@
-"""``edgetrack``: track, demo, bench, import, models."""
+"""``edgetrack``: track, demo, bench, import, models, calibrate."""
 from __future__ import annotations
 
 import argparse
 import sys
 
 from .. import __version__
-from . import bench, demo, import_cmd, models, track
+from . import bench, calibrate, demo, import_cmd, models, track
 from .common import run_guarded
 
 
@@ -18,6 +18,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_parser(sub)
     import_cmd.add_parser(sub)
     models.add_parser(sub)
+    calibrate.add_parser(sub)
     return parser
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,17 +89,21 @@ def collect(make_tracker: Callable[[], object], seqs, cache: Path | None = None,
     """:func:`run_sequence` on every sequence, each cached as ``cache/<name>.npz`` (resumable)."""
     from tqdm import tqdm
 
-    parts = []
+    parts, reused = [], 0
     for seq in tqdm(list(seqs), desc=label or "collect", unit="seq", disable=not progress, leave=False):
         path = None if cache is None else Path(cache) / f"{seq.name}.npz"
         if path is not None and path.is_file():
             parts.append(Frames.load(path))
+            reused += 1
             continue
         frames = run_sequence(make_tracker(), seq)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             frames.save(path)
         parts.append(frames)
+    if reused:
+        print(f"{label or 'collect'}: reusing the records of {reused} sequence(s) in {cache} (delete it to re-run)",
+              file=sys.stderr)
     return Frames.concat(parts)
 
 

@@ -3,12 +3,14 @@ their gate results and ``export.json`` out.
 
 Every format starts from the FP32 ONNX graphs (the reference the gate compares against): ONNX INT8 quantizes
 them, OpenVINO converts them, TensorRT builds engines from them. Calibration pairs are cut once and shared.
+Each exported folder's confidence calibration is refitted on its own outputs (:mod:`.recalibrate`) before its
+accuracy gate runs.
 """
 from __future__ import annotations
 
 import shutil
 import tempfile
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .. import __version__
@@ -28,6 +30,7 @@ from .gate import (
     validation_sequences,
     write_report,
 )
+from .recalibrate import recalibrate, recalibration_sequences
 from .swap import staging_folder, swap_in
 
 
@@ -57,6 +60,8 @@ class _Context:
     work: Path
     calib: CalibrationSet | None
     settings: GateSettings
+    recal: tuple[tuple, str] = ((), "")  # sequences to re-calibrate the confidence on, and their source
+    recalibrated: dict = field(default_factory=dict)  # format label -> what the re-calibration did
 
 
 def target_folder(request: ExportRequest, fmt: str) -> Path:
@@ -133,6 +138,7 @@ def _one(ctx: _Context, fmt: str) -> GateRow:
     backend = get_format(fmt).backend
     try:
         export_format(ctx, fmt, folder)
+        ctx.recalibrated[f"{fmt}-{ctx.request.precision}"] = recalibrate(folder, backend, *ctx.recal)
     except Exception as exc:
         if not ctx.request.nested:
             raise
@@ -158,7 +164,7 @@ def _meta(ctx: _Context, validation: str) -> dict:
                            "frames": sum(len(s) for s in ctx.settings.sequences)},
             "reference": {"export": "onnx-fp32", "auc": ctx.settings.reference.auc,
                           "update_ms_p50": ctx.settings.reference.update_ms_p50},
-            "calibration": calib}
+            "calibration": calib, "confidence_calibration": ctx.recalibrated}
 
 
 def run_export(request: ExportRequest, progress: bool = True, shared: Path | None = None) -> ExportResult:
@@ -202,7 +208,8 @@ def _export_all(request: ExportRequest, progress: bool, shared: Path | None):
         reference = track_sequences(tracker_factory(ref_dir, "onnx", "onnxruntime", ref_dir), seqs)
         z, x = parity_inputs(net.spec, calib, seed=request.seed)
         settings = GateSettings(request.max_drop, seqs, reference, z, x)
-        ctx = _Context(request, net, net.spec, ref_dir, work, calib, settings)
+        recal = recalibration_sequences(request.data, shared)
+        ctx = _Context(request, net, net.spec, ref_dir, work, calib, settings, recal)
         rows = tuple(_one(ctx, fmt) for fmt in request.formats)
         meta = _meta(ctx, validation)
     return rows, meta, reference, validation

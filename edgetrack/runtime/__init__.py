@@ -2,8 +2,9 @@
 the torch backend."""
 from __future__ import annotations
 
+from .confidence import Recovery, State
 from .model_files import ModelFiles, locate
 from .registry import list_models
 from .tracker import Tracker, TrackResult
 
-__all__ = ["ModelFiles", "TrackResult", "Tracker", "list_models", "locate"]
+__all__ = ["ModelFiles", "Recovery", "State", "TrackResult", "Tracker", "list_models", "locate"]

@@ -72,6 +72,11 @@ def map_evidence(score_map: np.ndarray, chosen_score: float, move: tuple[float, 
             "motion": float(math.hypot(*move)), "size_change": abs(math.log(max(size_ratio, 1e-6)))}
 
 
+def score_evidence(score: float) -> dict[str, float]:
+    """Evidence of a search that gives only its score (a family without a score map): a flat map's numbers."""
+    return {"peak": logit(score), "psr": 0.0, "entropy": 1.0, "motion": 0.0, "size_change": 0.0}
+
+
 def candidate_evidence(scores: np.ndarray, score_size: int, box: np.ndarray, score: float, target_w: float,
                        target_h: float) -> dict[str, float]:
     """:func:`map_evidence` of a candidate search (NanoTrack, SiamRPN): ``scores`` of every candidate (anchor-major
@@ -157,10 +162,11 @@ def check_calibration(data: Any) -> None:
                         f"<= 1 and 0 <= reacquire_above ({up}) <= 1")
 
 
-#: What a spec without a ``calibration`` gets: the raw peak score mapped through a curve fitted on the bundled
-#: default model's frames (dev-split train sequences and the pool's train rows, with synthetic disappearances).
-DEFAULT = Calibration(features=("peak",), weights=(1.0,), bias=0.0, fitted_on="generic default (no calibration "
-                                                                              "in the spec)")
+#: What a spec without a ``calibration`` gets: the raw peak score through one logistic curve fitted on the frames
+#: of three NanoTrack-family models together (the bundled default and accurate students and the NanoTrack V2
+#: teacher; dev-split train sequences and the pool's train rows, with synthetic disappearances).
+DEFAULT = Calibration(features=("peak",), weights=(0.70,), bias=-1.74, lost_below=0.2, lost_after=3,
+                      fitted_on="generic default: peak score only, fitted on three NanoTrack-family models")
 
 
 def calibration_of(spec) -> Calibration:
@@ -252,7 +258,7 @@ class Recovery:
     enabled: bool = True
     growth: float = 1.25
     max_factor: float = 2.5
-    tiles_every: int = 5
+    tiles_every: int = 2
     max_tiles: int = 16
 
     def __post_init__(self) -> None:
@@ -288,3 +294,65 @@ def tile_centres(frame_shape: tuple[int, ...], side: float,
     xs = np.linspace(side / 2, iw - side / 2, nx) if nx > 1 else np.array([iw / 2])
     ys = np.linspace(side / 2, ih - side / 2, ny) if ny > 1 else np.array([ih / 2])
     return [(float(x), float(y)) for y in ys for x in xs], side
+
+
+# ------------------------------------------------------------------------------------------------ one target
+Box = tuple[float, float, float, float]  # cx, cy, w, h in frame pixels
+
+
+class Watch:
+    """One target's lost-state bookkeeping: its :class:`Monitor`, the last box it trusted (its last TRACKING
+    update, or the init box), the latest confidence and evidence, and what the :class:`Recovery` policy searches
+    while it is LOST. The family's search produces the evidence; the session runs the searches."""
+
+    def __init__(self, calibration: Calibration, recovery: Recovery, lost_threshold: float = 0.0) -> None:
+        self.monitor = Monitor(calibration, lost_threshold)
+        self.recovery = recovery
+        self.trusted: Box | None = None
+        self.confidence = 1.0
+        self.evidence: dict[str, float] = {}
+
+    @property
+    def state(self) -> State:
+        return self.monitor.state
+
+    def start(self, box: Box) -> None:
+        self.trusted = box
+
+    def recovering(self) -> bool:
+        """True when this update should be a recovery search instead of an ordinary one."""
+        return self.recovery.enabled and self.monitor.state is State.LOST
+
+    def windows(self, box: Box, frame_shape: tuple[int, ...], side: float) -> list[tuple[float, float, float]]:
+        """Search windows (cx, cy, side) of a recovery search around ``box`` (normal search side ``side``): the
+        widened window, plus the full-frame tiles when it is their turn."""
+        k = self.monitor.lost_frames
+        out = [(box[0], box[1], side * self.recovery.factor(k))]
+        if self.recovery.tiles_now(k):
+            centres, tile = tile_centres(frame_shape, side, self.recovery.max_tiles)
+            out += [(x, y, tile) for x, y in centres]
+        return out
+
+    def searched(self, box: Box, evidence: dict[str, float]) -> Box:
+        """After an ordinary search that moved the target to ``box``: confidence and state; returns the box the
+        target holds (the last trusted box once it is LOST and recovery is on)."""
+        self.evidence = self.monitor.complete(evidence)
+        self.confidence, state = self.monitor.observe(evidence)
+        if state is State.TRACKING:
+            self.trusted = box
+        elif state is State.LOST and self.recovery.enabled and self.trusted is not None:
+            return self.trusted
+        return box
+
+    def recovered(self, candidates: list[tuple[dict[str, float], Box]]) -> Box | None:
+        """After a recovery search: the best candidate (evidence, box) by its own confidence, its movement not
+        held against it; the box to move to when it is good enough to re-acquire, else None (still LOST)."""
+        scored = [(self.monitor.candidate({**ev, "motion": 0.0}), ev, box) for ev, box in candidates]
+        conf, ev, box = max(scored, key=lambda c: c[0])
+        self.evidence, self.confidence = self.monitor.complete({**ev, "motion": 0.0}), conf
+        if conf < self.monitor.cal.reacquire_above:
+            self.monitor.still_lost()
+            return None
+        self.monitor.found()
+        self.trusted = box
+        return box

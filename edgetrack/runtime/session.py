@@ -23,6 +23,7 @@ from ..geometry import padding_colour, to_network_input, xywh_to_cxcywh
 from ..spec import TrackerSpec
 from .backends import open_backend
 from .checks import check_graphs, require_finite
+from .confidence import Recovery, Watch, calibration_of, score_evidence, sigmoid
 from .model_files import check_gate, locate
 from .target import TargetState, batch_templates, search_for
 
@@ -53,7 +54,9 @@ class Session:
 
     def __init__(self, model: str | os.PathLike | None = None, backend: str = "auto", threads: int = 1,
                  input_order: str = "BGR", device: str = "cpu", allow_ungated: bool = False,
-                 owner: str = "Tracker", calls: str = "init()/update()") -> None:
+                 owner: str = "Tracker", calls: str = "init()/update()", recovery: Recovery | None = None) -> None:
+        if recovery is not None and not isinstance(recovery, Recovery):
+            raise InputError(f"recovery must be an edgetrack Recovery(...) or None, got {type(recovery).__name__}")
         if input_order not in ("BGR", "RGB"):
             raise InputError(f"input_order must be 'BGR' or 'RGB', got {input_order!r}")
         threads = check_threads(threads)
@@ -73,6 +76,9 @@ class Session:
         self.input_order = input_order
         self._swap = input_order != self.spec.channel_order
         self.search = search_for(self.spec)
+        self.calibration = calibration_of(self.spec)
+        # families that cannot search windows anywhere keep following while LOST (their state is still reported)
+        self.recovery = (recovery or Recovery()) if self.search.recovers else Recovery(enabled=False)
         check_graphs(self.backend, self.spec, self.files.root, self.search.crops_per_target)
 
     def describe(self) -> str:
@@ -124,18 +130,44 @@ class Session:
         z = self.search.template_crop(frame, cx, cy, w, h, fill)
         zfs = self.backend.run_template(self.prep(z))
         require_finite(zfs, "template", self.files.root)
-        return TargetState(float(cx), float(cy), float(w), float(h), fill, list(zfs), frame.shape[:2])
+        watch = Watch(self.calibration, self.recovery, self.spec.lost_threshold)
+        watch.start((float(cx), float(cy), float(w), float(h)))
+        return TargetState(float(cx), float(cy), float(w), float(h), fill, list(zfs), frame.shape[:2], watch)
 
     def step(self, frame: np.ndarray, states: list[TargetState]) -> list[float]:
         """Search every target of ``states`` in ``frame`` with one call of the search graph; moves each state and
         returns the scores in the same order."""
-        search, k = self.search, self.search.crops_per_target
-        crops = [search.crops(frame, st) for st in states]
-        x = self.prep(crops[0] if len(crops) == 1 else np.concatenate(crops))
-        zfs = batch_templates([st.zfs for st in states], k)
+        search = self.search
+        plans = [self._plan(frame, st) for st in states]
+        counts = [len(crops) for crops, _ in plans]
+        x = self.prep(plans[0][0] if len(plans) == 1 else np.concatenate([crops for crops, _ in plans]))
+        zfs = batch_templates([st.zfs for st in states], counts)
         outs = self._run_search(x, zfs, len(states))
         require_finite(outs[:search.outputs_used], "search", self.files.root)
-        return [search.step([o[i * k:(i + 1) * k] for o in outs], st, frame.shape) for i, st in enumerate(states)]
+        ends = np.cumsum(counts)
+        return [self._finish([o[end - n:end] for o in outs], st, windows, frame.shape)
+                for st, (_, windows), n, end in zip(states, plans, counts, ends)]
+
+    def _plan(self, frame: np.ndarray, st: TargetState):
+        """(search crops, recovery windows or None) of one target: its ordinary crops, or, while it is LOST and
+        recovery is on, the windows its :class:`~.confidence.Watch` asks for."""
+        if not st.watch.recovering():
+            return self.search.crops(frame, st), None
+        windows = st.watch.windows((st.cx, st.cy, st.w, st.h), frame.shape, self.search.search_side(st))
+        return self.search.window_crops(frame, st, windows), windows
+
+    def _finish(self, outs: list[np.ndarray], st: TargetState, windows, frame_shape) -> float:
+        """Move one target by its rows of the outputs, update its confidence and state; returns its score."""
+        if windows is None:
+            st.evidence = {}
+            score = self.search.step(outs, st, frame_shape)
+            box = st.watch.searched((st.cx, st.cy, st.w, st.h), st.evidence or score_evidence(score))
+            st.cx, st.cy, st.w, st.h = box
+            return score
+        found = st.watch.recovered(self.search.recovery_candidates(outs, st, windows, frame_shape))
+        if found is not None:
+            st.cx, st.cy = found[0], found[1]
+        return sigmoid(st.watch.evidence["peak"])
 
     def _run_search(self, x: np.ndarray, zfs: list[np.ndarray], targets: int) -> list[np.ndarray]:
         if targets == 1:

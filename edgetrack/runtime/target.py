@@ -8,7 +8,7 @@ score, after it); :data:`SEARCHES` is the one place a spec's family picks its cl
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -16,17 +16,24 @@ from ..errors import ModelError
 from ..geometry import clip_state, context_size, crop_square, cxcywh_to_xywh
 from ..spec import TrackerSpec
 from . import postprocess as pp
+from .confidence import State, Watch, candidate_evidence, map_evidence
 
 
 @dataclass(frozen=True)
 class TrackResult:
-    """One frame's answer: ``box`` is (x, y, w, h) floats; ``score`` in [0, 1]; ``lost`` when below the spec's
-    ``lost_threshold``; ``latency_ms`` is the whole ``update`` call (crop, network, decoding)."""
+    """One frame's answer: ``box`` is (x, y, w, h) floats; ``score`` the network's raw score of the box in [0, 1];
+    ``latency_ms`` the whole ``update`` call (crop, network, decoding); ``state`` TRACKING, UNCERTAIN or LOST and
+    ``confidence`` the calibrated probability that the box is on the target (docs/states.md); ``lost`` is True
+    exactly when the state is LOST (the box is then the last trusted one); ``features`` the evidence the
+    confidence comes from (:data:`edgetrack.runtime.confidence.FEATURES`)."""
 
     box: tuple[float, float, float, float]
     score: float
     latency_ms: float
     lost: bool = False
+    confidence: float = 1.0
+    state: State = State.TRACKING
+    features: dict[str, float] = field(default_factory=dict, compare=False)
 
 
 @dataclass
@@ -41,6 +48,8 @@ class TargetState:
     fill: tuple[float, float, float]
     zfs: list[np.ndarray]
     shape: tuple[int, int]
+    watch: Watch | None = None  # confidence, state and recovery (set by the session)
+    evidence: dict[str, float] = field(default_factory=dict)  # the last search's, set by the family's step
 
     def box(self) -> tuple[float, float, float, float]:
         """The current box as (x, y, w, h) floats."""
@@ -49,7 +58,8 @@ class TargetState:
 
 def make_result(state: TargetState, score: float, latency_ms: float, spec: TrackerSpec) -> TrackResult:
     """The answer for one target after a step."""
-    return TrackResult(state.box(), score, latency_ms, score < spec.lost_threshold)
+    w = state.watch
+    return TrackResult(state.box(), score, latency_ms, w.state is State.LOST, w.confidence, w.state, dict(w.evidence))
 
 
 class FamilySearch:
@@ -58,6 +68,7 @@ class FamilySearch:
 
     crops_per_target = 1
     outputs_used = 1
+    recovers = False  # True: searches windows of any size and place while the target is LOST (see below)
 
     def __init__(self, spec: TrackerSpec) -> None:
         self.spec = spec
@@ -86,6 +97,8 @@ class CandidateSearch(FamilySearch):
         super().__init__(spec)
         self.window = pp.cosine_window(spec.score_size)
 
+    recovers = True
+
     def candidates(self, cls: np.ndarray, reg: np.ndarray) -> pp.Candidates:
         raise NotImplementedError
 
@@ -99,13 +112,39 @@ class CandidateSearch(FamilySearch):
 
     def step(self, outs: list[np.ndarray], st: TargetState, frame_shape: tuple[int, ...]) -> float:
         scale_z = self._scale_z(st)
-        choice = pp.choose(self.candidates(outs[0][0], outs[1][0]), st.w * scale_z, st.h * scale_z, self.window,
-                           self.spec)
+        cands = self.candidates(outs[0][0], outs[1][0])
+        choice = pp.choose(cands, st.w * scale_z, st.h * scale_z, self.window, self.spec)
+        st.evidence = candidate_evidence(cands.scores, self.spec.score_size, choice.box, choice.score,
+                                         st.w * scale_z, st.h * scale_z)
         dx, dy, bw, bh = choice.box / scale_z
         w = st.w * (1 - choice.lr) + bw * choice.lr
         h = st.h * (1 - choice.lr) + bh * choice.lr
         st.cx, st.cy, st.w, st.h = clip_state(st.cx + dx, st.cy + dy, w, h, frame_shape)
         return choice.score
+
+    def search_side(self, st: TargetState) -> float:
+        """Side in frame pixels of this target's normal search crop."""
+        return self.spec.instance_size / self._scale_z(st)
+
+    def window_crops(self, frame: np.ndarray, st: TargetState, windows) -> np.ndarray:
+        """Search crops of a recovery search: one per window (cx, cy, side) in frame pixels."""
+        return np.stack([crop_square(frame, (cx, cy), round(side), self.spec.instance_size, st.fill)
+                         for cx, cy, side in windows])
+
+    def recovery_candidates(self, outs: list[np.ndarray], st: TargetState, windows,
+                            frame_shape: tuple[int, ...]) -> list[tuple[dict[str, float], tuple]]:
+        """(evidence, centre box) of each window's best cell, with no cosine window (the target may be anywhere
+        in it); the target keeps its size."""
+        spec, flat, out = self.spec, np.zeros_like(self.window), []
+        for j, (cx, cy, side) in enumerate(windows):
+            scale = spec.instance_size / side
+            cands = self.candidates(outs[0][j], outs[1][j])
+            choice = pp.choose(cands, st.w * scale, st.h * scale, flat, spec)
+            evidence = candidate_evidence(cands.scores, spec.score_size, choice.box, choice.score, st.w * scale,
+                                          st.h * scale)
+            dx, dy = choice.box[:2] / scale
+            out.append((evidence, clip_state(cx + dx, cy + dy, st.w, st.h, frame_shape)))
+        return out
 
 
 class AnchorFreeSearch(CandidateSearch):
@@ -156,6 +195,10 @@ class ScalePyramidSearch(FamilySearch):
         choice = pp.choose_siamfc(outs[0], spec, self.window)
         factor = self.scales[choice.scale_index]
         dx, dy = choice.displacement * x_sz * factor / spec.instance_size
+        response = np.asarray(outs[0][choice.scale_index], dtype=np.float64)
+        size = max(float(np.sqrt(st.w * st.h)), 1e-6)
+        st.evidence = map_evidence(0.5 * (1.0 + np.tanh(0.5 * response.reshape(response.shape[-2:]))),
+                                   choice.score, (dx / size, dy / size), factor)
         scale = (1 - spec.scale_lr) + spec.scale_lr * factor
         st.cx, st.cy, st.w, st.h = clip_state(st.cx + dx, st.cy + dy, st.w * scale, st.h * scale, frame_shape)
         return choice.score
@@ -177,11 +220,12 @@ def search_for(spec: TrackerSpec) -> FamilySearch:
     return SEARCHES[spec.family](spec)
 
 
-def batch_templates(zf_lists: list[list[np.ndarray]], repeat: int) -> list[np.ndarray]:
+def batch_templates(zf_lists: list[list[np.ndarray]], repeat: int | list[int]) -> list[np.ndarray]:
     """The search graph's template inputs for several targets: each target's features ``repeat`` times (once per
-    search crop), targets in order. One target searched once passes its own arrays through untouched (the
-    TensorRT backend then binds the copies it still holds on the GPU)."""
-    if len(zf_lists) == 1 and repeat == 1:
+    search crop; a list gives each target's count), targets in order. One target searched once passes its own
+    arrays through untouched (the TensorRT backend then binds the copies it still holds on the GPU)."""
+    counts = [repeat] * len(zf_lists) if isinstance(repeat, int) else list(repeat)
+    if len(zf_lists) == 1 and counts[0] == 1:
         return zf_lists[0]
-    return [np.concatenate([np.repeat(zfs[i], repeat, axis=0) for zfs in zf_lists])
+    return [np.concatenate([np.repeat(zfs[i], n, axis=0) for zfs, n in zip(zf_lists, counts)])
             for i in range(len(zf_lists[0]))]

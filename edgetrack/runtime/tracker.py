@@ -12,6 +12,7 @@ import numpy as np
 
 from ..errors import FrameError, StateError
 from ..geometry import check_box, check_frame
+from .confidence import Recovery
 from .session import Session, SessionOwner, available_cpus, check_threads
 from .target import TargetState, TrackResult, make_result
 
@@ -48,11 +49,19 @@ class Tracker(SessionOwner):
 
     ``close()`` releases the backend (later calls raise :class:`StateError`); ``with Tracker(...) as t:`` closes
     it on leaving the block. Several targets on one frame: :class:`edgetrack.MultiTracker`.
+
+    Every result has a ``state`` (TRACKING, UNCERTAIN, LOST) and a calibrated ``confidence`` (the spec's
+    ``calibration``; docs/states.md). ``recovery`` is what the tracker does while LOST: by default
+    ``Recovery()`` (report the last trusted box, search a growing region and, every other update, the whole
+    frame in tiles, until the target is found again); ``Recovery(enabled=False)`` keeps following as a
+    short-term tracker does.
     """
 
     def __init__(self, model: str | os.PathLike | None = None, backend: str = "auto", threads: int = 1,
-                 input_order: str = "BGR", device: str = "cpu", allow_ungated: bool = False) -> None:
-        self._session = Session(model, backend, threads, input_order, device, allow_ungated, owner="Tracker")
+                 input_order: str = "BGR", device: str = "cpu", allow_ungated: bool = False,
+                 recovery: Recovery | None = None) -> None:
+        self._session = Session(model, backend, threads, input_order, device, allow_ungated, owner="Tracker",
+                                recovery=recovery)
         self._target: TargetState | None = None
         self.init_ms = float("nan")
 

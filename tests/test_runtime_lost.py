@@ -288,3 +288,22 @@ def test_calibrate_command_needs_data(tiny_onnx, monkeypatch, capsys):
     monkeypatch.delenv("EDGETRACK_SHARED", raising=False)
     assert main(["calibrate", str(tiny_onnx)]) == 2
     assert "--shared" in capsys.readouterr().err
+
+
+def test_static_batch_graphs_recover_without_tiles(tiny_checkpoint, tmp_path, caplog):
+    pytest.importorskip("onnx")
+    from conftest import mark_gated
+
+    from edgetrack import Tracker
+    from edgetrack.export import export_onnx
+    from edgetrack.models.io import load_checkpoint
+
+    folder = tmp_path / "static"
+    export_onnx(load_checkpoint(tiny_checkpoint), folder, dynamic_batch=False)
+    mark_gated(folder)
+    frames, gt, noise = _clip_with_noise()
+    tracker = Tracker(folder, recovery=Recovery(tiles_every=1))
+    tracker.init(frames[0], gt[0])
+    states = [tracker.update(f).state for f in frames[1:]]
+    assert State.LOST in states  # an untrained network: LOST soon, and its recovery searches still run
+    assert "static batch" in caplog.text

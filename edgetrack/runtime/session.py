@@ -79,6 +79,7 @@ class Session:
         self.calibration = calibration_of(self.spec)
         # families that cannot search windows anywhere keep following while LOST (their state is still reported)
         self.recovery = (recovery or Recovery()) if self.search.recovers else Recovery(enabled=False)
+        self._batches: bool | None = None  # whether the search graph takes a batch (see _takes_batches)
         check_graphs(self.backend, self.spec, self.files.root, self.search.crops_per_target)
 
     def describe(self) -> str:
@@ -154,7 +155,23 @@ class Session:
         if not st.watch.recovering():
             return self.search.crops(frame, st), None
         windows = st.watch.windows((st.cx, st.cy, st.w, st.h), frame.shape, self.search.search_side(st))
+        if len(windows) > 1 and not self._takes_batches(st):
+            windows = windows[:1]  # the widened window only
         return self.search.window_crops(frame, st, windows), windows
+
+    def _takes_batches(self, st: TargetState) -> bool:
+        """Whether the search graph takes several crops in one call (asked once, at the first tiled search; a
+        graph exported with a static batch does not, and then searches no tiles)."""
+        if self._batches is None:
+            i = self.spec.instance_size
+            try:
+                self.backend.run_search(np.zeros((2, 3, i, i), np.float32), batch_templates([st.zfs], 2))
+                self._batches = True
+            except Exception:  # vendor runtimes raise their own types on a batch the graph cannot take
+                logger.warning("%s: the search graph takes one crop at a time (static batch): the full-frame "
+                               "search in tiles is off while a target is LOST", self.files.root)
+                self._batches = False
+        return self._batches
 
     def _finish(self, outs: list[np.ndarray], st: TargetState, windows, frame_shape) -> float:
         """Move one target by its rows of the outputs, update its confidence and state; returns its score."""

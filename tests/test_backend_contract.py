@@ -1,23 +1,26 @@
 """The backend contract: every backend gives the same boxes on the same frames as the onnxruntime reference.
 
-One parametrised class; a backend whose library (or GPU) is missing skips with the reason. The model folders
-are made here from the tiny checkpoint: ONNX by edgetrack.export, OpenVINO IR by openvino.convert_model +
-set_rt_info + save_model, TensorRT engines by edgetrack.export.tensorrt_export.build_engines.
+One parametrised class, over every backend and every family of graph interface (NanoTrack's Siamese pair and
+the one-stream ViT's template tokens); a backend whose library (or GPU) is missing skips with the reason. The
+model folders are made here from the tiny checkpoints: ONNX by edgetrack.export, OpenVINO IR by
+openvino.convert_model + set_rt_info + save_model, TensorRT engines by
+edgetrack.export.tensorrt_export.build_engines.
 """
 import numpy as np
 import pytest
+from conftest import mark_gated, save_openvino_ir
 
 from edgetrack import Tracker, TrackResult
 from edgetrack.errors import StateError
 
 BACKENDS = ["onnxruntime", "torch", "openvino", "tensorrt"]
+FAMILIES = {"nanotrack": "tiny_", "vit": "tiny_vit_"}  # family -> prefix of its fixtures
 BOX_TOLERANCE = {"tensorrt": 0.5}  # px; TensorRT may run FP32 layers in TF32 on Ampere and newer GPUs
 OUTPUT_TOLERANCE = {"tensorrt": 1e-2}  # max |diff| relative to the output's scale
 BATCH = 2
 
 
-@pytest.fixture(scope="session")
-def tiny_engines(tiny_onnx, tmp_path_factory):
+def _engines(onnx_dir, tmp_path_factory):
     from edgetrack.export.tensorrt_export import build_engines, gpu_available, tensorrt_available
 
     if not tensorrt_available():
@@ -25,8 +28,56 @@ def tiny_engines(tiny_onnx, tmp_path_factory):
     if not gpu_available():
         pytest.skip("tensorrt backend: no CUDA GPU answers (driver, cuda-python or pycuda missing)")
     out = tmp_path_factory.mktemp("tiny_trt") / "tiny_tensorrt"
-    build_engines(tiny_onnx, out, "fp32", workspace_gb=0.5, max_batch=BATCH)
+    build_engines(onnx_dir, out, "fp32", workspace_gb=0.5, max_batch=BATCH)
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_engines(tiny_onnx, tmp_path_factory):
+    return _engines(tiny_onnx, tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def tiny_vit_checkpoint(tmp_path_factory):
+    torch = pytest.importorskip("torch")
+    from edgetrack.models import build_model
+    from edgetrack.models.io import save_checkpoint
+    from edgetrack.models.vit_spec import vit_spec
+
+    torch.manual_seed(0)
+    arch = dict(width=16, depth=2, heads=2, mlp_ratio=2, embed_channels=[4, 8, 16], head_channels=[8, 4])
+    net = build_model(vit_spec(arch, exemplar_size=32, instance_size=64, name="tiny-vit", lost_threshold=0.0))
+    return save_checkpoint(net.eval(), tmp_path_factory.mktemp("tiny_vit") / "tiny_vit.safetensors")
+
+
+@pytest.fixture(scope="session")
+def tiny_vit_onnx(tiny_vit_checkpoint, tmp_path_factory):
+    pytest.importorskip("onnx")
+    from edgetrack.export import export_onnx
+    from edgetrack.models.io import load_checkpoint
+
+    out = tmp_path_factory.mktemp("tiny_vit_onnx") / "tiny_vit_onnx"
+    export_onnx(load_checkpoint(tiny_vit_checkpoint), out)
+    return mark_gated(out)
+
+
+@pytest.fixture(scope="session")
+def tiny_vit_openvino(tiny_vit_onnx, tmp_path_factory):
+    pytest.importorskip("openvino")
+    from edgetrack.runtime.model_files import locate
+
+    spec = locate(tiny_vit_onnx).spec
+    return save_openvino_ir(tiny_vit_onnx, tmp_path_factory.mktemp("tiny_vit_ov") / "ov", spec.to_json())
+
+
+@pytest.fixture(scope="session")
+def tiny_vit_engines(tiny_vit_onnx, tmp_path_factory):
+    return _engines(tiny_vit_onnx, tmp_path_factory)
+
+
+@pytest.fixture(scope="session", params=list(FAMILIES))
+def family(request):
+    return request.param
 
 
 @pytest.fixture(params=BACKENDS)
@@ -35,27 +86,28 @@ def backend(request):
 
 
 @pytest.fixture
-def make_tracker(backend, request, tiny_checkpoint, tiny_onnx):
-    """A function returning a fresh Tracker on this backend (skips when the backend cannot run here)."""
+def make_tracker(backend, family, request):
+    """A function returning a fresh Tracker of this family on this backend (skips when the backend cannot run)."""
+    prefix = FAMILIES[family]
     if backend == "onnxruntime":
         pytest.importorskip("onnxruntime", reason="onnxruntime backend: onnxruntime is not installed")
-        model = tiny_onnx
+        model = request.getfixturevalue(prefix + "onnx")
     elif backend == "torch":
         pytest.importorskip("torch", reason="torch backend: torch is not installed (edgetrack[train])")
-        model = tiny_checkpoint
+        model = request.getfixturevalue(prefix + "checkpoint")
     elif backend == "openvino":
         pytest.importorskip("openvino", reason="openvino backend: openvino is not installed (edgetrack[openvino])")
-        model = request.getfixturevalue("tiny_openvino")
+        model = request.getfixturevalue(prefix + "openvino")
     else:
-        model = request.getfixturevalue("tiny_engines")
+        model = request.getfixturevalue(prefix + "engines")
     return lambda: Tracker(model, backend=backend)
 
 
 @pytest.fixture(scope="session")
-def reference(tiny_onnx, clip):
+def reference(family, request, clip):
     """onnxruntime's boxes on the clip and its raw outputs on fixed random inputs."""
     frames, gt = clip
-    tracker = Tracker(tiny_onnx, backend="onnxruntime")
+    tracker = Tracker(request.getfixturevalue(FAMILIES[family] + "onnx"), backend="onnxruntime")
     boxes = _track(tracker, frames, gt[0])
     z, x = _random_inputs(tracker.spec, 1)
     zfs = tracker.backend.run_template(z)

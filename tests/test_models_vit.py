@@ -114,7 +114,9 @@ class TestImport:
         from edgetrack.models.import_vittrack import onnx_outputs
 
         seq = open_dataset(shared_path("data", "dev-sequences"), "folder")[0]
-        search = ch.CentreSearch(zoo_model.spec)
+        from edgetrack.runtime.target import CentreSearch
+
+        search = CentreSearch(zoo_model.spec)
         spec = zoo_model.spec
         first, later = seq.frame(0), seq.frame(min(5, len(seq) - 1))
         cx, cy, w, h = xywh_to_cxcywh(seq.init_box)

@@ -1,4 +1,5 @@
-"""Decoding of a centre head (the ``vit`` family: OSTrack / OpenCV VitTrack) and its search (numpy + OpenCV).
+"""Decoding of a centre head (the ``vit`` family: OSTrack / OpenCV VitTrack), numpy only; the family's search
+(:class:`edgetrack.runtime.target.CentreSearch`) cuts the crops and calls it.
 
 The search graph gives three maps over the S x S search grid: ``score`` (1 channel, a probability), ``size``
 (w, h as fractions of the search crop) and ``offset`` (x, y of the centre within its cell, in cells). The
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..geometry import clip_state, context_size, crop_square
+from ..geometry import clip_state, context_size
 from ..spec import TrackerSpec
 
 
@@ -79,29 +80,3 @@ def next_state(cx: float, cy: float, w: float, h: float, side: float, choice: Ce
     new_w = w * (1 - lr) + choice.w * side * lr
     new_h = h * (1 - lr) + choice.h * side * lr
     return clip_state(cx + (choice.cx - 0.5) * side, cy + (choice.cy - 0.5) * side, new_w, new_h, frame_shape)
-
-
-class CentreSearch:
-    """The vit family's search, with the runtime's per-family interface: ``template_crop`` at ``init``,
-    ``crops`` (one search crop per target) before the network and ``step`` (decode, move) after it."""
-
-    crops_per_target = 1
-    outputs_used = 3
-
-    def __init__(self, spec: TrackerSpec) -> None:
-        self.spec = spec
-        self.window = hann_window(spec.score_size)
-
-    def template_crop(self, frame: np.ndarray, cx: float, cy: float, w: float, h: float,
-                      fill: tuple[float, float, float]) -> np.ndarray:
-        return crop_square(frame, (cx, cy), round(template_side(self.spec, w, h)), self.spec.exemplar_size, fill)
-
-    def crops(self, frame: np.ndarray, st) -> np.ndarray:
-        side = round(search_side(self.spec, st.w, st.h))
-        return crop_square(frame, (st.cx, st.cy), side, self.spec.instance_size, st.fill)[None]
-
-    def step(self, outs: list[np.ndarray], st, frame_shape: tuple[int, ...]) -> float:
-        side = max(1, round(search_side(self.spec, st.w, st.h)))
-        choice = decode(outs[0][0], outs[1][0], outs[2][0], self.window, self.spec.window_influence)
-        st.cx, st.cy, st.w, st.h = next_state(st.cx, st.cy, st.w, st.h, side, choice, self.spec, frame_shape)
-        return choice.score

@@ -15,6 +15,7 @@ import numpy as np
 from ..errors import ModelError
 from ..geometry import clip_state, context_size, crop_square, cxcywh_to_xywh
 from ..spec import TrackerSpec
+from . import centre_head as ch
 from . import postprocess as pp
 from .confidence import State, Watch, candidate_evidence, map_evidence
 
@@ -204,11 +205,42 @@ class ScalePyramidSearch(FamilySearch):
         return choice.score
 
 
+class CentreSearch(FamilySearch):
+    """One-stream ViT (OSTrack, OpenCV's VitTrack): one search crop; the centre head's best cell after the Hann
+    window gives the box (:mod:`.centre_head`); below the spec's ``lost_threshold`` the target does not move."""
+
+    outputs_used = 3
+
+    def __init__(self, spec: TrackerSpec) -> None:
+        super().__init__(spec)
+        self.window = ch.hann_window(spec.score_size)
+
+    def template_crop(self, frame: np.ndarray, cx: float, cy: float, w: float, h: float,
+                      fill: tuple[float, float, float]) -> np.ndarray:
+        return crop_square(frame, (cx, cy), round(ch.template_side(self.spec, w, h)), self.spec.exemplar_size, fill)
+
+    def crops(self, frame: np.ndarray, st: TargetState) -> np.ndarray:
+        side = round(ch.search_side(self.spec, st.w, st.h))
+        return crop_square(frame, (st.cx, st.cy), side, self.spec.instance_size, st.fill)[None]
+
+    def step(self, outs: list[np.ndarray], st: TargetState, frame_shape: tuple[int, ...]) -> float:
+        score = outs[0][0]
+        choice = ch.decode(score, outs[1][0], outs[2][0], self.window, self.spec.window_influence)
+        old = (st.cx, st.cy, st.w, st.h)
+        side = max(1, round(ch.search_side(self.spec, st.w, st.h)))
+        st.cx, st.cy, st.w, st.h = ch.next_state(*old, side, choice, self.spec, frame_shape)
+        size = max(float(np.sqrt(old[2] * old[3])), 1e-6)
+        st.evidence = map_evidence(score.reshape(score.shape[-2:]), choice.score,
+                                   ((st.cx - old[0]) / size, (st.cy - old[1]) / size), np.sqrt(st.w * st.h) / size)
+        return choice.score
+
+
 #: family -> its search: the one place the runtime branches on ``spec.family``.
 SEARCHES: dict[str, type[FamilySearch]] = {
     "nanotrack": AnchorFreeSearch,
     "siamrpn": AnchorSearch,
     "siamfc": ScalePyramidSearch,
+    "vit": CentreSearch,
 }
 
 

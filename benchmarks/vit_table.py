@@ -1,0 +1,129 @@
+"""edgetrack's VitTrack against OpenCV's TrackerVit (the same zoo weights) and the NanoTrack teacher, one run.
+
+    python benchmarks/vit_table.py [--vit runs/vit/vittrack.safetensors]
+        [--teacher runs/teachers/nanotrack_v2.safetensors] [--models name=checkpoint,...] [--out runs/vit_table]
+
+Held-out data as in ``students_table.py``: the validation sequences of the dev split plus the ``val`` rows of the
+video pool, each at its own resolution. The VitTrack checkpoint is imported from the zoo ONNX file
+(``edgetrack import vittrack``) when missing; it and the teacher (and any ``--models``) are exported to ONNX and
+run on onnxruntime, one thread, in the same run as ``cv2.TrackerVit`` on the zoo file. Prints JSON and a table:
+AUC overall and per source, precision, update ms (median), size, update time relative to TrackerVit; writes
+them, the report and the success/precision plots under ``--out``, and checks the targets (AUC >= TrackerVit's,
+update time <= 0.8x TrackerVit's).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from students_table import DEFAULT_TEACHER, by_group, held_out, resolve_model, run, source_columns
+
+from edgetrack.evaluation.trackers import shared_dir
+
+REPO = Path(__file__).resolve().parents[1]
+ZOO = ("weights", "vittrack", "object_tracking_vittrack_2023sep.onnx")
+PEER = "opencv-vit"
+
+
+def vit_checkpoint(path: Path) -> Path:
+    """The imported VitTrack checkpoint, importing it from the zoo file when it is not there yet."""
+    if not path.exists():
+        from edgetrack.models.import_vittrack import import_vittrack_to_file
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        import_vittrack_to_file(shared_dir().joinpath(*ZOO), path)
+    return path
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--vit", type=Path, default=REPO / "runs" / "vit" / "vittrack.safetensors",
+                   help="edgetrack VitTrack checkpoint (imported from the zoo file when missing)")
+    p.add_argument("--teacher", default=str(DEFAULT_TEACHER), help="NanoTrack teacher ('none': leave it out)")
+    p.add_argument("--models", default="", help="more name=checkpoint_or_folder,... (e.g. distilled students)")
+    p.add_argument("--data", default=str(shared_dir() / "data" / "dev-sequences"))
+    p.add_argument("--split", default="dev")
+    p.add_argument("--pool", default=str(shared_dir() / "data" / "train-videos"))
+    p.add_argument("--pool-split", default="val")
+    p.add_argument("--out", default=str(REPO / "runs" / "vit_table"))
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--no-plots", action="store_true")
+    return p.parse_args(argv)
+
+
+def factories(args: argparse.Namespace) -> list:
+    from edgetrack.evaluation.bench import model_specs
+    from edgetrack.evaluation.trackers import TrackerFactory, peer_factories
+
+    pairs = [("vittrack", str(vit_checkpoint(args.vit)))]
+    if args.teacher.lower() != "none":
+        pairs.append(("nanotrack-teacher", args.teacher))
+    pairs += model_specs(args.models)
+    out = [TrackerFactory("edgetrack", model=resolve_model(path)[0], name=name, backend="onnxruntime", threads=1,
+                          allow_ungated=True) for name, path in pairs]
+    return out + peer_factories(f"vit={shared_dir().joinpath(*ZOO)}")
+
+
+def rows_of(report: dict, groups: dict[str, str]) -> list[dict]:
+    rows = []
+    peer = report["trackers"].get(PEER, {}).get("overall", {})
+    for name, entry in report["trackers"].items():
+        o = entry["overall"]
+        ratio = o["update_ms_p50"] / peer["update_ms_p50"] if o["update_ms_p50"] and peer.get("update_ms_p50") else None
+        rows.append(dict(tracker=name, auc=o["success_auc"], precision=o["precision_20"],
+                         by_source=by_group(entry, groups), update_ms=o["update_ms_p50"], vs_trackervit=ratio,
+                         size_mb=o.get("model_size_mb")))
+    return sorted(rows, key=lambda r: -(r["auc"] if r["auc"] is not None else -1.0))
+
+
+def targets(rows: list[dict]) -> dict:
+    by = {r["tracker"]: r for r in rows}
+    ours, peer = by.get("vittrack"), by.get(PEER)
+    if not ours or not peer or None in (ours["auc"], peer["auc"], ours["update_ms"], peer["update_ms"]):
+        return {}
+    return {"auc_at_least_trackervit": ours["auc"] >= peer["auc"],
+            "update_at_most_0.8x_trackervit": ours["update_ms"] <= 0.8 * peer["update_ms"]}
+
+
+def format_rows(rows: list[dict], columns: list[str]) -> str:
+    def f(v, fmt):
+        return "-" if v is None else format(v, fmt)
+
+    head = ["tracker", "AUC", "P@20", *columns, "update ms p50", "x TrackerVit", "size MB"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        cells = [r["tracker"], f(r["auc"], ".3f"), f(r["precision"], ".3f"),
+                 *(f(r["by_source"].get(c), ".3f") for c in columns), f(r["update_ms"], ".2f"),
+                 f(r["vs_trackervit"], ".2f"), f(r["size_mb"], ".2f")]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    os.environ.setdefault("EDGETRACK_SHARED", str(shared_dir()))
+    from edgetrack.data.fileio import atomic_write_text
+
+    trackers = factories(args)
+    ds, groups, skipped = held_out(args.data, args.split, args.pool, args.pool_split)
+    report, paths = run(args, trackers, ds)
+    rows = rows_of(report, groups)
+    columns = source_columns(groups) + ["dev", "pool"]
+    summary = {"sequences": sorted(groups), "not_scored": skipped, "rows": rows, "targets": targets(rows)}
+    text = json.dumps(summary, indent=1)
+    table = format_rows(rows, columns)
+    print(text)
+    print(table)
+    atomic_write_text(Path(args.out) / "vit_table.json", text + "\n")
+    atomic_write_text(Path(args.out) / "vit_table.md", table + "\n")
+    for key in ("success", "precision"):
+        if key in paths:
+            print(f"{key}: {paths[key]}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

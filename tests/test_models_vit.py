@@ -218,3 +218,30 @@ class TestExport:
         result = export_onnx(tiny_net, tmp_path / "onnx")
         assert set(result.max_rel_diff) == {"zt", "score", "size", "offset"}
         assert max(result.max_rel_diff.values()) < 1e-4
+
+    @pytest.mark.parametrize("fmt, flags", [("onnx", ["--int8"]), ("openvino", ["--fp16"]), ("openvino", ["--int8"])])
+    def test_export_pipeline_and_gate(self, tiny_net, tiny_dataset, tmp_path, monkeypatch, fmt, flags):
+        """edgetrack-export end to end (calibration crops, accuracy gate, export.json) on a tiny ViT."""
+        pytest.importorskip("onnx")
+        if fmt == "openvino":
+            pytest.importorskip("openvino")
+            pytest.importorskip("nncf")
+        import json
+
+        from edgetrack import Tracker
+        from edgetrack.export.cli import main as export_main
+        from edgetrack.models.io import save_checkpoint
+
+        monkeypatch.setenv("EDGETRACK_CACHE", str(tmp_path / "cache"))
+        ckpt = save_checkpoint(tiny_net, tmp_path / "vit.safetensors")
+        out = tmp_path / "out"
+        code = export_main([str(ckpt), "--format", fmt, *flags, "--data", str(tiny_dataset), "--calib-pairs", "8",
+                            "--val-data", str(tiny_dataset), "--val-frames", "6", "--max-drop", "1", "--out",
+                            str(out), "--no-progress"])
+        assert code == 0
+        report = json.loads((out / "export.json").read_text())
+        assert report["status"] == "ok" and report["rows"][0]["export"] == f"{fmt}-{flags[0][2:]}"
+        tracker = Tracker(out)
+        frame = np.zeros((144, 192, 3), np.uint8)
+        tracker.init(frame, (60, 40, 30, 30))
+        assert len(tracker.update(frame).box) == 4

@@ -248,6 +248,10 @@ def test_several_targets_each_get_a_state():
         for f in frames[1:noise.stop]:
             out = mt.update(f)
         assert set(out) == {a, b} and all(r.state is State.LOST for r in out.values())
+    with MultiTracker("default", recovery=Recovery(enabled=False)) as mt:
+        mt.add(frames[0], gt[0])
+        boxes = {r.box for f in frames[1:noise.stop] for r in mt.update(f).values()}
+        assert len(boxes) > 1  # short-term: keeps following
 
 
 def test_export_recalibrates_each_exported_folder(tiny_checkpoint, tmp_path):

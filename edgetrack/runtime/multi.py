@@ -8,6 +8,7 @@ import numpy as np
 
 from ..errors import FrameError, InputError
 from ..geometry import check_box, check_frame
+from .confidence import Recovery
 from .session import Session, SessionOwner
 from .target import TargetState, TrackResult, make_result
 
@@ -15,7 +16,7 @@ from .target import TargetState, TrackResult, make_result
 class MultiTracker(SessionOwner):
     """Track several objects in one video with one model.
 
-    ``model``, ``backend``, ``threads``, ``input_order``, ``device`` and ``allow_ungated`` are those of
+    ``model``, ``backend``, ``threads``, ``input_order``, ``device``, ``allow_ungated`` and ``recovery`` are those of
     :class:`~edgetrack.Tracker`, and one model is loaded once for every target. ``add(frame, box)`` starts a target
     and returns its id (an int, never reused); ``remove(id)`` stops one; ``update(frame)`` moves every target to the
     next frame and returns ``{id: TrackResult}``. All targets' search crops go through the network in ONE batched
@@ -31,9 +32,10 @@ class MultiTracker(SessionOwner):
     """
 
     def __init__(self, model: str | os.PathLike | None = None, backend: str = "auto", threads: int = 1,
-                 input_order: str = "BGR", device: str = "cpu", allow_ungated: bool = False) -> None:
+                 input_order: str = "BGR", device: str = "cpu", allow_ungated: bool = False,
+                 recovery: Recovery | None = None) -> None:
         self._session = Session(model, backend, threads, input_order, device, allow_ungated,
-                                owner="MultiTracker", calls="add()/remove()/update()")
+                                owner="MultiTracker", calls="add()/remove()/update()", recovery=recovery)
         self._targets: dict[int, TargetState] = {}
         self._next_id = 1
 

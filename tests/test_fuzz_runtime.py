@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from edgetrack import BoxError, EdgeTrackError, FrameError, Tracker
+from edgetrack import BoxError, EdgeTrackError, FrameError, MultiTracker, Tracker
 from edgetrack.geometry import MIN_BOX_SIZE
 
 FUZZ = settings(max_examples=40, deadline=None, derandomize=True,
@@ -161,7 +161,8 @@ def test_a_box_is_tracked_or_refused_with_a_box_error(box):
     x, y, w, h = plain
     assert np.all(np.isfinite(plain)) and w >= MIN_BOX_SIZE and h >= MIN_BOX_SIZE and max(map(abs, plain)) <= 1e6
     assert x + w > 0 and y + h > 0 and x < 48 and y < 40
-    assert np.all(np.isfinite(t.update(frame).box))
+    result = t.update(frame)
+    assert np.all(np.isfinite(result.box)) and 0.0 <= result.confidence <= 1.0
 
 
 @pytest.mark.parametrize("box", [["1", "2", "3", "4"], np.array(["1", "2", "3", "4"]), [True, True, True, True],
@@ -196,3 +197,37 @@ def test_a_constructor_argument_works_or_is_an_edgetrack_error(key, value):
 def test_model_arguments_that_are_not_paths_or_names(model):
     with pytest.raises(EdgeTrackError, match="model"):
         Tracker(model)
+
+
+# ------------------------------------------------------------------ several targets
+
+_FRAME_A, _FRAME_B = _texture(40, 48), _texture(30, 30)
+_OPS = st.lists(st.one_of(
+    st.tuples(st.just("add"), st.one_of(st.just(_FRAME_A), st.just(_FRAME_B), frames()), _BOXES),
+    st.tuples(st.just("add"), st.just(_FRAME_A), st.lists(st.floats(0, 40), min_size=4, max_size=4)),
+    st.tuples(st.just("remove"), st.one_of(st.integers(-2, 6), st.none(), st.text(max_size=2), st.floats(),
+                                           st.booleans())),
+    st.tuples(st.just("update"), st.one_of(st.just(_FRAME_A), st.just(_FRAME_B), frames())),
+    st.tuples(st.just("warmup"), st.one_of(st.none(), st.integers(-1, 4), st.booleans(), st.floats(0, 3))),
+), min_size=1, max_size=10)
+
+
+@settings(max_examples=25, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(ops=_OPS)
+def test_multitracker_calls_work_or_are_edgetrack_errors(ops):
+    multi = MultiTracker(threads=1)
+    for op, *args in ops:
+        try:
+            if op == "add":
+                multi.add(*args)
+            elif op == "remove":
+                multi.remove(*args)
+            elif op == "warmup":
+                multi.warmup(*args)
+            else:
+                results = multi.update(*args)
+                assert list(results) == list(multi.ids)
+                assert all(np.all(np.isfinite(r.box)) and 0.0 <= r.confidence <= 1.0 for r in results.values())
+        except EdgeTrackError as exc:
+            assert str(exc)
+    multi.close()

@@ -1,11 +1,11 @@
-"""``edgetrack``: track, demo, bench, import, models, calibrate."""
+"""``edgetrack``: track, demo, bench, import, models, calibrate, tune."""
 from __future__ import annotations
 
 import argparse
 import sys
 
 from .. import __version__
-from . import bench, calibrate, demo, import_cmd, models, track
+from . import bench, calibrate, demo, import_cmd, models, track, tune
 from .common import run_guarded
 
 
@@ -19,6 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     import_cmd.add_parser(sub)
     models.add_parser(sub)
     calibrate.add_parser(sub)
+    tune.add_parser(sub)
     return parser
 
 

@@ -100,8 +100,14 @@ def _write_checkpoint(path: Path, spec: TrackerSpec) -> None:
 def write_calibration(model: str | os.PathLike, calibration: dict) -> list[Path]:
     """Store ``calibration`` in the spec of every file of ``model`` (a checkpoint, an exported folder, a bundled
     name) that carries one, nothing else changed; returns the files written."""
+    return write_spec(model, calibration=dict(calibration))
+
+
+def write_spec(model: str | os.PathLike, **changes) -> list[Path]:
+    """Change tracking constants (``changes``, validated as a spec) in every file of ``model`` that carries its
+    spec, graphs untouched; returns the files written. The network's shapes must not change this way."""
     files = locate(model)
-    spec = files.spec.with_(calibration=dict(calibration))
+    spec = files.spec.with_(**changes)
     root, text, written = Path(files.root), spec.to_json(), []
     if files.formats == ("checkpoint",):
         _write_checkpoint(root, spec)

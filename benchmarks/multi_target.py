@@ -7,7 +7,8 @@ Frames are a real dev sequence (``$EDGETRACK_SHARED/data/dev-sequences``, else `
 clip when that folder is absent. Target 1 is the sequence's ground-truth box; targets 2..N are boxes of the same
 size on a grid over the first frame (the cost of an update does not depend on what is inside the box). For each
 N, a MultiTracker with N targets and N single Trackers on the same boxes run on the same frames, interleaved
-frame by frame (which goes first alternates), one thread each (``threads=1``, ``cv2.setNumThreads(1)``).
+frame by frame (which goes first alternates), one thread each (``threads=1``, ``cv2.setNumThreads(1)``;
+``--threads`` for a look at more).
 Reported: medians of the ms per frame (MultiTracker's ``update``; the sum of the N Trackers' ``update`` calls),
 MultiTracker's share spent in the search network, the ratio to N = 1, and the largest box difference between
 the two ways (float rounding of the batched call). Prints JSON and a markdown table and writes them with a PNG
@@ -40,6 +41,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--sequence", default="uav123_10fps_group1_1", help="dev sequence to run on")
     p.add_argument("--model", default=None, help="model path or bundled name (default: the bundled default)")
     p.add_argument("--backend", default="onnxruntime")
+    p.add_argument("--threads", type=int, default=1, help="CPU threads per tracker (comparable figures: 1)")
     p.add_argument("--counts", default="1,2,4,8,16", help="comma-separated numbers of targets")
     p.add_argument("--frames", type=int, default=100, help="frames per count (the first is the init frame)")
     p.add_argument("--skip", type=int, default=5, help="first updates left out of the medians (warm-up)")
@@ -85,8 +87,8 @@ def _update_all(trackers: list[Tracker], frame: np.ndarray) -> list:
 def run_count(args, frames, first, n: int) -> dict:
     """Time MultiTracker with n targets and n separate Trackers on the same frames, interleaved."""
     boxes = boxes_for(first, frames[0].shape, n)
-    mt = MultiTracker(args.model, backend=args.backend, threads=1)
-    singles = [Tracker(args.model, backend=args.backend, threads=1) for _ in boxes]
+    mt = MultiTracker(args.model, backend=args.backend, threads=args.threads)
+    singles = [Tracker(args.model, backend=args.backend, threads=args.threads) for _ in boxes]
     ids = [mt.add(frames[0], box) for box in boxes]
     for tracker, box in zip(singles, boxes):
         tracker.init(frames[0], box)
@@ -145,7 +147,7 @@ def plot(report: dict, path: Path) -> None:
     ax.set_xscale("log", base=2)
     ax.set_xticks(n, [str(v) for v in n])
     ax.set_xlabel("targets")
-    ax.set_ylabel("update ms per frame (median, 1 thread)")
+    ax.set_ylabel(f"update ms per frame (median, {report['threads']} thread(s))")
     ax.set_title(f"{report['model']} on {report['backend']}: {report['frames']}")
     ax.legend()
     fig.tight_layout()
@@ -175,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = summarise(rows)
     report = {"model": args.model or "default", "backend": args.backend, "frames": what,
               "frame_size": f"{frames[0].shape[1]}x{frames[0].shape[0]}", "updates_per_count": rows[0]["updates"],
-              "threads": 1, "rows": rows}
+              "threads": args.threads, "rows": rows}
     eight = next((r for r in rows if r["targets"] == 8), None)
     if eight:
         report["n8_vs_n1"] = eight["multi_vs_n1"]

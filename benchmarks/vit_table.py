@@ -10,6 +10,10 @@ run on onnxruntime, one thread, in the same run as ``cv2.TrackerVit`` on the zoo
 AUC overall and per source, precision, update ms (median), size, update time relative to TrackerVit; writes
 them, the report and the success/precision plots under ``--out``, and checks the targets (AUC >= TrackerVit's,
 update time <= 0.8x TrackerVit's).
+
+``--exports`` instead exports the VitTrack checkpoint through ``edgetrack-export``'s pipeline (ONNX FP32/INT8,
+OpenVINO FP32/FP16/INT8; calibrated on the dev split's train sequences, gated on its validation sequences) and
+tracks every exported folder on its backend, one thread, as ``export_table.py`` does for the students.
 """
 from __future__ import annotations
 
@@ -51,7 +55,30 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--out", default=str(REPO / "runs" / "vit_table"))
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--no-plots", action="store_true")
+    p.add_argument("--exports", action="store_true", help="export formats x precisions of --vit instead")
+    p.add_argument("--calib-pairs", type=int, default=300, help="with --exports: INT8 calibration pairs")
+    p.add_argument("--max-drop", type=float, default=None, help="with --exports: the gate's AUC drop allowance")
     return p.parse_args(argv)
+
+
+def exports(args: argparse.Namespace) -> int:
+    """Every format x precision of the VitTrack checkpoint, gated, then tracked in one run."""
+    import export_table as et
+
+    from edgetrack.export.formats import detect_platform
+    from edgetrack.training.split import load_split
+
+    split = load_split(args.split)
+    out = Path(args.out) / "exports"
+    args.out = str(out)  # export_table's helpers write under args.out
+    train = et.link_folder(Path(args.data), split["train"], out / "dev-train")
+    val = et.link_folder(Path(args.data), split["val"], out / "dev-val")
+    exported = et.export_model("vittrack", vit_checkpoint(args.vit), args, train, val, detect_platform())
+    rows = et.table_rows(et.benchmark(exported, args, tuple(split["val"])), exported)
+    print(json.dumps({"sequences": split["val"], "calibration": split["train"], "rows": rows,
+                      "targets": et.targets(rows)}, indent=1))
+    print(et.format_rows(rows))
+    return 0
 
 
 def factories(args: argparse.Namespace) -> list:
@@ -105,6 +132,8 @@ def format_rows(rows: list[dict], columns: list[str]) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     os.environ.setdefault("EDGETRACK_SHARED", str(shared_dir()))
+    if args.exports:
+        return exports(args)
     from edgetrack.data.fileio import atomic_write_text
 
     trackers = factories(args)

@@ -10,7 +10,8 @@ narrower one of the same family.
 * Head outputs as soft targets: binary cross-entropy to the teacher's score map, and L1 to its size and offset
   maps weighted by the teacher's score.
 * A student of the teacher's width starts from the teacher's weights (patch embedding, position embeddings, final
-  norm, centre head, and its blocks from the matching teacher blocks); a narrower one starts from scratch.
+  norm, centre head, and its blocks from the matching teacher blocks, or with ``init_blocks: first`` from the
+  teacher's first blocks); a narrower one starts from scratch.
 
 The run writes ``student.safetensors`` (a normal edgetrack checkpoint), ``state.pt`` (resumable), ``log.csv``,
 ``config.json``. Same data, logging and CUDA path (mixed precision) as ``edgetrack-train distill``.
@@ -43,6 +44,7 @@ class SelfDistillConfig:
     width: int = 0  # 0: the teacher's width
     heads: int = 0  # 0: the teacher's heads (must divide the width)
     init_from_teacher: bool = True
+    init_blocks: str = "matching"  # student block i from the teacher block it learns ("matching") or block i ("first")
     focus: float = 4.0
     token_weight: float = 1.0
     score_weight: float = 1.0
@@ -149,8 +151,11 @@ class SelfDistiller:
         spec = student_spec(t_spec, cfg.depth, cfg.width, cfg.heads)
         self.layers = matching_layers(cfg.depth, int(t_spec.arch["depth"]))
         self.student = build_model(spec)
+        if cfg.init_blocks not in ("matching", "first"):
+            raise InputError(f"init_blocks must be 'matching' or 'first', got {cfg.init_blocks!r}")
         if cfg.init_from_teacher:
-            init_from_teacher(self.student, self.teacher, self.layers)
+            start = self.layers if cfg.init_blocks == "matching" else list(range(cfg.depth))
+            init_from_teacher(self.student, self.teacher, start)
         self.proj = Projectors(cfg.depth, int(spec.arch["width"]), int(t_spec.arch["width"]))
         self.student.to(self.device)
         self.proj.to(self.device)

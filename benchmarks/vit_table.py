@@ -142,15 +142,11 @@ def main(argv: list[str] | None = None) -> int:
     rows = rows_of(report, groups)
     columns = source_columns(groups) + ["dev", "pool"]
     summary = {"sequences": sorted(groups), "not_scored": skipped, "rows": rows, "targets": targets(rows)}
-    text = json.dumps(summary, indent=1)
-    table = format_rows(rows, columns)
-    print(text)
-    print(table)
-    atomic_write_text(Path(args.out) / "vit_table.json", text + "\n")
-    atomic_write_text(Path(args.out) / "vit_table.md", table + "\n")
-    for key in ("success", "precision"):
-        if key in paths:
-            print(f"{key}: {paths[key]}")
+    outputs = {"vit_table.json": json.dumps(summary, indent=1), "vit_table.md": format_rows(rows, columns)}
+    for name, text in outputs.items():  # printed and written: JSON, then the table
+        print(text)
+        atomic_write_text(Path(args.out) / name, text + "\n")
+    print("\n".join(f"plot: {paths[k]}" for k in ("success", "precision") if k in paths))
     return 0
 
 

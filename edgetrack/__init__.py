@@ -17,10 +17,11 @@ from .errors import (
                      StateError,
 )
 from .runtime import Recovery, State, Tracker, TrackResult, list_models
+from .runtime.multi import MultiTracker
 from .spec import TrackerSpec
 
 __version__ = "0.1.0"
 
 __all__ = ["BackendUnavailableError", "BoxError", "DataError", "EdgeTrackError", "FrameError", "InputError",
-           "ModelError", "ModelNotFoundError", "Recovery", "SpecError", "State", "StateError", "TrackResult",
-           "Tracker", "TrackerSpec", "__version__", "list_models"]
+           "ModelError", "ModelNotFoundError", "MultiTracker", "Recovery", "SpecError", "State", "StateError",
+           "TrackResult", "Tracker", "TrackerSpec", "__version__", "list_models"]

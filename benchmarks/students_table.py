@@ -136,6 +136,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--out", default=str(REPO / "runs" / "students_table"))
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--no-plots", action="store_true", help="skip success.png / precision.png")
+    p.add_argument("--short-term", action="store_true",
+                   help="edgetrack trackers without recovery while LOST (default: the long-term mode Tracker() runs)")
     return p.parse_args(argv)
 
 
@@ -149,8 +151,8 @@ def main(argv: list[str] | None = None) -> int:
 
     models, complexity = collect_models(args.teacher, args.runs, args.models)
     # graphs exported here straight from checkpoints (parity-checked by export_onnx) carry no gate report
-    trackers = [TrackerFactory("edgetrack", model=model, name=name, threads=1, allow_ungated=True)
-                for name, model in models]
+    trackers = [TrackerFactory("edgetrack", model=model, name=name, threads=1, allow_ungated=True,
+                               long_term=not args.short_term) for name, model in models]
     trackers += peer_factories(args.peers)
     if not trackers:
         raise SystemExit("error: nothing to evaluate (no teacher, runs, models or peers)")

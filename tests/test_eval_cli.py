@@ -58,6 +58,18 @@ def test_default_model_runs(tmp_path, capsys):
     assert ident["backend"] == "onnxruntime" and ident["device"] == "cpu" and len(ident["model_sha256"]) == 64
 
 
+def test_short_term_is_part_of_the_identity(tmp_path, capsys):
+    from edgetrack.evaluation.trackers import TrackerFactory
+
+    assert TrackerFactory("edgetrack").build()._session.recovery.enabled
+    assert not TrackerFactory("edgetrack", long_term=False).build()._session.recovery.enabled
+    assert _bench(tmp_path, "--short-term") == 0
+    ident = json.loads((tmp_path / "out" / "results" / "edgetrack" / "identity.json").read_text())
+    assert ident["long_term"] is False
+    assert _bench(tmp_path) == 2  # long-term results must not be mixed with short-term ones under one label
+    assert "long_term" in capsys.readouterr().err
+
+
 def test_a_model_that_cannot_load_exits_non_zero(tmp_path, capsys):
     assert _bench(tmp_path, "--model", "default", str(tmp_path / "missing.safetensors")) == 1
     err = capsys.readouterr().err

@@ -25,14 +25,16 @@ def test_tune_chooses_the_best_mean_and_checks_it(tiny_dataset):
     from edgetrack.data import open_dataset
     from edgetrack.evaluation.calibrate import tracker_factory
     from edgetrack.evaluation.tuning import DecodingGrid, key_of, tune
+    from edgetrack.runtime.model_files import locate
 
     seqs = list(open_dataset(tiny_dataset))
     report = tune(tracker_factory("default"), seqs[:1], seqs[1:], DecodingGrid((0.0, 0.9), (0.15,), (0.385,)))
     per = report["tune_side"]["per_setting"]
-    assert len(per) == 3  # the two of the grid and the model's own (0.49, 0.15, 0.385)
+    assert len(per) == 3  # the two of the grid and the model's own
     assert key_of(report["chosen"]) == max(per, key=per.get)
     assert report["tune_side"]["chosen_auc"] == pytest.approx(max(per.values()))
-    assert report["own"] == {"window_influence": 0.49, "penalty_k": 0.15, "lr": 0.385}
+    spec = locate("default").spec
+    assert report["own"] == {n: getattr(spec, n) for n in ("window_influence", "penalty_k", "lr")}
     checked = report["check_side"]["per_sequence"]
     assert set(checked) == {key_of(report["own"]), key_of(report["chosen"])}
     assert all(set(v) == {seqs[1].name} for v in checked.values())

@@ -44,6 +44,9 @@ def configure(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                              "'default' = the bundled model, 'none' = peers only")
     parser.add_argument("--backend", default="auto", help="edgetrack runtime backend (default: auto)")
     parser.add_argument("--device", default="cpu", help="edgetrack device (cpu, cuda:N, gpu, npu)")
+    parser.add_argument("--short-term", action="store_true",
+                        help="edgetrack trackers without recovery while LOST (default: the long-term mode, as "
+                             "Tracker() runs; see docs/states.md)")
     parser.add_argument("--allow-ungated", action="store_true",
                         help="run exported folders that have no passed accuracy gate (with a warning)")
     parser.add_argument("--peers", default="kcf",
@@ -80,7 +83,7 @@ def _model_factory(item: str, args):
         raise InputError(f"--model {item!r}: use a path, a bundled name, or name=path")
     return TrackerFactory("edgetrack", model=path.strip(), backend=args.backend, threads=1,
                           name=name.strip() if name else None, device=args.device,
-                          allow_ungated=args.allow_ungated)
+                          allow_ungated=args.allow_ungated, long_term=not args.short_term)
 
 
 def _trackers(args) -> list:

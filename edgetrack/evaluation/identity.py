@@ -1,7 +1,7 @@
 """What produced a tracker's results: stored beside them so a re-run never reuses another tracker's boxes.
 
 A tracker's results folder holds ``identity.json``: kind, model file hash, the backend actually used, device,
-threads and the spec (edgetrack), or the OpenCV version and model hash (peers). A later run under the same
+threads, the spec and the long-term mode (edgetrack), or the OpenCV version and model hash (peers). A later run under the same
 label resumes only when the identity is the same; otherwise it stops with a :class:`DataError` naming what
 differs (nothing is overwritten).
 """
@@ -39,7 +39,8 @@ def _edgetrack_identity(factory) -> dict[str, Any]:
     root = Path(files.root)
     graphs = [root] if root.is_file() else [p for p in root.iterdir() if p.is_file() and p.name != "export.json"]
     return {"model_sha256": files_hash(graphs), "backend": resolve_backend_name(files, factory.backend),
-            "device": factory.device, "threads": factory.threads, "spec": files.spec.to_dict()}
+            "device": factory.device, "threads": factory.threads, "spec": files.spec.to_dict(),
+            "long_term": factory.long_term}
 
 
 def tracker_identity(factory) -> dict[str, Any]:

@@ -162,6 +162,7 @@ class TrackerFactory:
     kwargs: tuple[tuple[str, Any], ...] = ()
     device: str = "cpu"
     allow_ungated: bool = False
+    long_term: bool = True  # edgetrack: recovery while LOST (the Tracker's default); False = short-term
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -214,9 +215,11 @@ class TrackerFactory:
             from edgetrack import Tracker  # imported lazily: workers build their own
         except ImportError as e:
             raise ModelError(f"edgetrack.Tracker is not available in this installation ({e})") from None
+        from edgetrack.runtime.confidence import Recovery
+
         model = None if self.model in (None, "default") else self.model
         return Tracker(model=model, backend=self.backend, threads=self.threads, device=self.device,
-                       allow_ungated=self.allow_ungated)
+                       allow_ungated=self.allow_ungated, recovery=None if self.long_term else Recovery(enabled=False))
 
 
 def peer_factories(names: str | list[str] | None) -> list[TrackerFactory]:

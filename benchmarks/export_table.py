@@ -87,7 +87,9 @@ def table_rows(report: dict, exported) -> list[dict]:
     for r in rows:
         ref = next((q for q in rows if q["model"] == r["model"] and q["format"] == "onnx"
                     and q["precision"] == "fp32"), None)
-        r["auc_drop"] = None if ref is None else ref["auc"] - r["auc"]
+        # a folder that failed its gate does not load: it has no AUC of its own (its gate row says why)
+        missing = ref is None or ref["auc"] is None or r["auc"] is None
+        r["auc_drop"] = None if missing else ref["auc"] - r["auc"]
     return rows
 
 
@@ -102,7 +104,7 @@ def targets(rows: list[dict]) -> dict:
                 checks[f"{fmt}_int8_auc_drop"] = dict(value=drop, target=INT8_MAX_DROP,
                                                       met=drop is not None and drop <= INT8_MAX_DROP)
         ort32, ov8 = by.get(("onnx", "fp32")), by.get(("openvino", "int8"))
-        if ort32 and ov8:
+        if ort32 and ov8 and ort32["update_ms"] and ov8["update_ms"]:
             ratio = ov8["update_ms"] / ort32["update_ms"]
             checks["openvino_int8_latency_vs_ort_fp32"] = dict(value=ratio, target=OV_INT8_LATENCY_RATIO,
                                                                met=ratio <= OV_INT8_LATENCY_RATIO)
@@ -117,8 +119,9 @@ def format_rows(rows: list[dict]) -> str:
     lines = ["| model | format | precision | AUC | AUC drop vs ORT FP32 | update ms p50 | size MB | gate |",
              "|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r['model']} | {r['format']} | {r['precision']} | {r['auc']:.4f} | "
-                     f"{f(r['auc_drop'], '+.4f')} | {r['update_ms']:.2f} | {f(r['size_mb'], '.2f')} | {r['gate']} |")
+        lines.append(f"| {r['model']} | {r['format']} | {r['precision']} | {f(r['auc'], '.4f')} | "
+                     f"{f(r['auc_drop'], '+.4f')} | {f(r['update_ms'], '.2f')} | {f(r['size_mb'], '.2f')} | "
+                     f"{r['gate']} |")
     return "\n".join(lines)
 
 

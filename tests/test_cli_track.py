@@ -73,7 +73,7 @@ def test_jsonl_state_device_and_max_frames(tiny_onnx, clip, tmp_path, capsys):
     rows = [json.loads(line) for line in jsonl.read_text().splitlines()]
     assert [r["frame"] for r in rows] == list(range(5))
     assert rows[0]["state"] == "INIT" and {r["state"] for r in rows[1:]} <= {"TRACKING", "UNCERTAIN", "LOST"}
-    assert all(len(r["box"]) == 4 and 0 <= r["score"] <= 1 for r in rows)
+    assert all(len(r["box"]) == 4 and 0 <= r["score"] <= 1 and 0 <= r["confidence"] <= 1 for r in rows)
     assert int(cv2.VideoCapture(str(out)).get(cv2.CAP_PROP_FRAME_COUNT)) == 5
     assert "CPUExecutionProvider" in capsys.readouterr().out
     assert main(["track", str(folder), "--bbox", "1,2,3,4", "--model", str(tiny_onnx), "--device", "xyz"]) == 2

@@ -40,7 +40,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default=None, help="annotated video to write (.mp4, .m4v, .mov, .avi, .mkv, .webm)")
     p.add_argument("--boxes", default=None, help="text file to write one x,y,w,h,score line per frame")
     p.add_argument("--jsonl", default=None, help="file to write one JSON object per frame (box, score, state, "
-                                                 "latency, dropped frames)")
+                                                 "confidence, latency, dropped frames)")
     p.add_argument("--max-frames", type=int, default=None, help="stop after this many frames (at least 1)")
     p.add_argument("--realtime", choices=("auto", "on", "off"), default="auto",
                    help="drop frames when tracking falls behind the source (auto: on for cameras and streams)")
@@ -111,12 +111,13 @@ def _frames(src, realtime: str):
 def _step(tracker: Tracker, frame: np.ndarray, i: int, box, dropped: int) -> tuple[dict, np.ndarray]:
     if i == 0:
         tracker.init(frame, box)
-        row = dict(frame=0, box=[float(v) for v in box], score=1.0, state="INIT", latency_ms=tracker.init_ms,
-                   dropped=dropped)
+        row = dict(frame=0, box=[float(v) for v in box], score=1.0, state="INIT", confidence=1.0,
+                   latency_ms=tracker.init_ms, dropped=dropped)
         return row, draw_box(frame, box, label="init")
     res = tracker.update(frame)
     state = state_of(res)
-    row = dict(frame=i, box=list(res.box), score=res.score, state=state, latency_ms=res.latency_ms, dropped=dropped)
+    row = dict(frame=i, box=list(res.box), score=res.score, state=state,
+               confidence=float(getattr(res, "confidence", res.score)), latency_ms=res.latency_ms, dropped=dropped)
     return row, draw_box(frame, res.box, res.score, res.lost, state=state)
 
 

@@ -5,10 +5,10 @@
 
 Real dev sequences (../shared/data/dev-sequences) run at their native size (long side <= 640 px) and upscaled
 to fit 1280x720 (frames resized and boxes scaled before any timing). Every tracker uses one thread
-(``cv2.setNumThreads(1)``, ONNX Runtime intra-op 1). Trackers and sizes are interleaved frame by frame, so a
-background load hits them alike; the numbers are medians of the ``update`` call alone. edgetrack rows also
-split it into crop, uint8->float conversion, network and the rest (decoding, bookkeeping). Prints JSON and a
-markdown table.
+(``cv2.setNumThreads(1)``, ONNX Runtime intra-op 1). Trackers and sizes take turns in blocks of ``--block``
+frames, so a background load hits them alike while each runs warm, as alone on a device; the numbers are
+medians of the ``update`` call alone. edgetrack rows also split it into crop, uint8->float conversion, network
+and the rest (decoding, state, bookkeeping). Prints JSON and a markdown table.
 """
 from __future__ import annotations
 
@@ -40,6 +40,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--big", default="1280x720", help="upscaled size the frames are fitted into (WxH)")
     p.add_argument("--models", default="", help="extra edgetrack models as name=path,name=path")
     p.add_argument("--no-nano", action="store_true", help="leave out OpenCV's TrackerNano")
+    p.add_argument("--block", type=int, default=10,
+                   help="consecutive frames each tracker runs before the next takes over (1: frame by frame, "
+                        "which charges small models for the caches the others evict)")
     p.add_argument("--json", default=None, help="also write the JSON report here")
     return p.parse_args(argv)
 
@@ -86,24 +89,33 @@ def load_sequence(folder: Path, n: int, big: tuple[int, int]) -> dict[str, tuple
 
 
 def run_sequence(args, clips, samples) -> None:
-    """Init every tracker at every size, then time update frame by frame, rotating the order each frame."""
+    """Init every tracker at every size, then time update in blocks of ``--block`` frames per tracker, rotating
+    the order each block (a tracker runs warm within its block, as it does alone on a device; the first update
+    of a block, after the others evicted the caches, is one sample of ``--block`` and leaves the median alone)."""
     jobs = []
     for size, (frames, box) in clips.items():
         for label, tracker, is_et in build_trackers(args):
             tracker.init(frames[0], box)
             jobs.append((label, size, tracker, is_et, frames))
-    for i in range(1, min(len(c[0]) for c in clips.values())):
-        k = i % len(jobs)
-        for label, size, tracker, is_et, frames in jobs[k:] + jobs[:k]:
-            _current.clear()
-            start = time.perf_counter()
-            tracker.update(frames[i])
-            total = (time.perf_counter() - start) * 1000.0
-            rec = samples.setdefault(label, {}).setdefault(size, {"update": [], **{p: [] for p in PARTS}})
-            rec["update"].append(total)
-            if is_et:
-                for part in PARTS:
-                    rec[part].append(sum(_current.get(part, [0.0])))
+    n = min(len(c[0]) for c in clips.values())
+    for b, first in enumerate(range(1, n, args.block)):
+        k = b % len(jobs)
+        for job in jobs[k:] + jobs[:k]:
+            for i in range(first, min(first + args.block, n)):
+                _time_update(job, i, samples)
+
+
+def _time_update(job, i: int, samples) -> None:
+    label, size, tracker, is_et, frames = job
+    _current.clear()
+    start = time.perf_counter()
+    tracker.update(frames[i])
+    total = (time.perf_counter() - start) * 1000.0
+    rec = samples.setdefault(label, {}).setdefault(size, {"update": [], **{p: [] for p in PARTS}})
+    rec["update"].append(total)
+    if is_et:
+        for part in PARTS:
+            rec[part].append(sum(_current.get(part, [0.0])))
 
 
 def summarise(samples: dict) -> dict:

@@ -16,6 +16,9 @@ from .errors import SpecError
 FAMILIES = ("nanotrack", "siamrpn", "siamfc", "vit")
 SPEC_VERSION = 1
 METADATA_KEY = "edgetrack_spec"
+#: Largest crop side, map side, stride or scale count a spec may give (far beyond any tracker's; keeps the
+#: runtime's crops and windows allocatable).
+MAX_INT_FIELD = 4096
 
 
 @dataclass(frozen=True)
@@ -127,12 +130,14 @@ def validate(spec: TrackerSpec) -> None:
     for name in ("exemplar_size", "instance_size", "stride", "score_size", "template_feat_size", "scale_num",
                  "response_up"):
         value = getattr(spec, name)
-        _check(isinstance(value, int) and not isinstance(value, bool) and value > 0,
-               f"{name} must be a positive integer, got {value!r}")
+        _check(isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_INT_FIELD,
+               f"{name} must be a positive integer up to {MAX_INT_FIELD}, got {value!r}")
     _check(spec.instance_size >= spec.exemplar_size, "instance_size must be >= exemplar_size")
     for name in ("context_amount", "window_influence", "penalty_k", "lr", "scale_step", "scale_penalty",
                  "scale_lr", "lost_threshold", "template_factor"):
         _check(_is_num(getattr(spec, name)), f"{name} must be a finite number, got {getattr(spec, name)!r}")
+    _check(0.0 <= spec.context_amount <= 10.0, f"context_amount must be in [0, 10], got {spec.context_amount!r}")
+    _check(0.0 <= spec.penalty_k <= 10.0, f"penalty_k must be in [0, 10], got {spec.penalty_k!r}")
     _check(0.0 <= spec.window_influence <= 1.0, "window_influence must be in [0, 1]")
     _check(0.0 <= spec.lr <= 1.0, "lr must be in [0, 1]")
     for name in ("mean", "std"):

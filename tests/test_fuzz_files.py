@@ -154,9 +154,8 @@ def _with_spec(root: Path, spec: dict) -> Path:
     return folder
 
 
-# Spec fields whose out-of-range values the spec accepts today and the runtime then fails on with raw errors
-# (see the xfail cases below); the property test leaves them out until the spec bounds them.
-UNBOUNDED = ("context_amount", "instance_size", "score_size", "penalty_k")
+# Out-of-range values of every field (context_amount, sizes, penalty_k included) are SpecErrors at load.
+UNBOUNDED: tuple[str, ...] = ()
 _VALUE = st.one_of(st.none(), st.booleans(), st.integers(-10**30, 10**30), st.floats(), st.text(max_size=8),
                    st.lists(st.floats(-1e3, 1e3), max_size=4), st.dictionaries(st.text(max_size=4), st.integers(),
                                                                                 max_size=2),
@@ -172,9 +171,6 @@ def test_wrong_spec_values_in_onnx_metadata(tmp_path, data):
     tracks_or_refuses(_with_spec(tmp_path, spec))
 
 
-@pytest.mark.xfail(strict=True, reason="spec.validate accepts this value and the runtime then raises a raw "
-                                       "ZeroDivisionError/OverflowError/ValueError/MemoryError: the spec should "
-                                       "bound it (edgetrack/spec.py)")
 @pytest.mark.parametrize("key, value", [("context_amount", -0.5), ("context_amount", 1e308),
                                         ("instance_size", 10**30), ("score_size", 10**30), ("penalty_k", -1e10)])
 def test_out_of_range_spec_values_are_spec_errors(tmp_path, key, value):
@@ -290,3 +286,14 @@ def test_dataset_folders_open_or_are_data_errors(tmp_path, n_frames, rows, junk,
             assert math.isfinite(sum(seq.init_box))
     except DataError as exc:
         assert str(exc)
+
+
+def test_empty_model_name_and_boxes_to_a_folder(tmp_path):
+    from edgetrack import Tracker
+    from edgetrack.data.gtfile import write_boxes
+    from edgetrack.errors import DataError, ModelError
+
+    with pytest.raises(ModelError, match="empty string"):
+        Tracker("")
+    with pytest.raises(DataError, match="is a folder"):
+        write_boxes(tmp_path, np.zeros((2, 4)))

@@ -81,6 +81,8 @@ def format_boxes(boxes: np.ndarray, fmt: str = "%.4f", sep: str = ",") -> str:
 
 def write_boxes(path: str | os.PathLike, boxes: np.ndarray, fmt: str = "%.4f") -> Path:
     """Write boxes comma-separated, atomically."""
+    if Path(path).is_dir():
+        raise DataError(f"cannot write boxes to {path}: it is a folder; give a file name such as boxes.txt")
     return atomic_write_text(path, format_boxes(boxes, fmt))
 
 

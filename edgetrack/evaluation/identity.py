@@ -1,9 +1,9 @@
 """What produced a tracker's results: stored beside them so a re-run never reuses another tracker's boxes.
 
 A tracker's results folder holds ``identity.json``: kind, model file hash, the backend actually used, device,
-threads, the spec and the long-term mode (edgetrack), or the OpenCV version and model hash (peers). A later run under the same
-label resumes only when the identity is the same; otherwise it stops with a :class:`DataError` naming what
-differs (nothing is overwritten).
+threads, the spec and the long-term mode (edgetrack), or the OpenCV version and model hash (peers). A later run
+under the same label resumes only when the identity is the same; otherwise it stops with a :class:`DataError`
+naming what differs (nothing is overwritten).
 """
 from __future__ import annotations
 

@@ -160,6 +160,9 @@ def locate(model: str | os.PathLike | None) -> ModelFiles:
     if model is not None and not isinstance(model, (str, os.PathLike)):
         raise ModelError(f"model must be a path, a bundled model name or None, got {type(model).__name__} "
                          f"{model!r}")
+    if model is not None and not str(model).strip():
+        raise ModelNotFoundError("model is an empty string: give a checkpoint, an exported folder, a bundled model "
+                                 "name, or None for the bundled default")
     if model is None or str(model) == DEFAULT_NAME:
         root = default_model_dir()
         if not (root.is_dir() and _folder_formats(root)):

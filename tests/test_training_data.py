@@ -293,8 +293,8 @@ def test_dev_split_matches_the_shared_sequences():
 # ----------------------------------------------------------------- dataset
 def test_dataset_items_and_dataloader_workers_agree():
     # In a fresh interpreter: late in a long pytest process the main-process targets have come out different from
-X
-    # docs), never in a process of its own. Forked workers must serve exactly the main process's pairs.
+    # the workers' (reg_target only, with the images, boxes and labels equal; cause not found), never in a process
+    # of its own. Forked workers must serve exactly the main process's pairs.
     pytest.importorskip("torch")
     out = run_python("""
         import torch

@@ -33,11 +33,11 @@ from ..models.registry import build_model
 from ..spec import TrackerSpec
 from .checkpointing import load_state, rng_state, save_state, set_rng_state
 from .logs import TrainLog
-from .trainer import DataConfig, OptimConfig, _StopAtStepBoundary, lr_at, make_optimizer, normalise
+from .trainer import DataConfig, OptimConfig, RunSettings, _StopAtStepBoundary, lr_at, make_optimizer, normalise
 
 
 @dataclass(frozen=True)
-class SelfDistillConfig:
+class SelfDistillConfig(RunSettings):
     out: str = "runs/selfdistill"
     teacher: str = ""
     depth: int = 2
@@ -49,13 +49,6 @@ class SelfDistillConfig:
     token_weight: float = 1.0
     score_weight: float = 1.0
     box_weight: float = 1.0
-    device: str = "cpu"
-    steps: int = 1000
-    checkpoint_every: int = 100
-    log_every: int = 10
-    seed: int = 0
-    threads: int = 2
-    resume: bool = True
     optim: OptimConfig = field(default_factory=lambda: OptimConfig(lr=5e-4, lr_end=5e-5, warmup_steps=20))
     data: DataConfig = field(default_factory=DataConfig)
 

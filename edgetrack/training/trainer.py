@@ -66,8 +66,21 @@ class PruneSet:
     calib_batches: int = 8
 
 
+@dataclass(frozen=True, kw_only=True)
+class RunSettings:
+    """What every training command's run shares: where it runs, how long, how often it logs and checkpoints."""
+
+    device: str = "cpu"  # "cuda" / "cuda:N": mixed precision there
+    steps: int = 1000
+    checkpoint_every: int = 100
+    log_every: int = 10
+    seed: int = 0
+    threads: int = 2
+    resume: bool = True
+
+
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(RunSettings):
     out: str = "runs/train"
     teacher: str = ""
     students: tuple[str, ...] = ("intelligent", "dull")
@@ -78,13 +91,6 @@ class TrainConfig:
     prune: PruneSet = field(default_factory=PruneSet)
     cuts: dict = field(default_factory=dict)  # student name -> PruneConfig keys: more students cut from the teacher
     student_spec: str = ""  # a search's student_spec.json: that student (named in it) is cut from the teacher
-    device: str = "cpu"  # "cuda" / "cuda:N": mixed precision there
-    steps: int = 1000
-    checkpoint_every: int = 100
-    log_every: int = 10
-    seed: int = 0
-    threads: int = 2
-    resume: bool = True
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     data: DataConfig = field(default_factory=DataConfig)

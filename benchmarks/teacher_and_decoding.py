@@ -29,23 +29,14 @@ from pathlib import Path
 import numpy as np
 
 from edgetrack import Tracker
-from edgetrack.data import open_dataset, read_video_pool
-from edgetrack.evaluation.bench import drop_unscorable
+from edgetrack.evaluation.disappear import fit_and_eval_sets
 from edgetrack.evaluation.metrics import score_sequence
 from edgetrack.evaluation.runner import track_sequence
 from edgetrack.evaluation.trackers import shared_dir
 from edgetrack.evaluation.tuning import CachedSequence
-from edgetrack.training.split import load_split
 
 REPO = Path(__file__).resolve().parents[1]
 TEACHERS = REPO / "runs" / "teachers"
-
-
-def side(which: str, data: Path, pool: Path) -> list:
-    """``train`` or ``val``: the dev split's sequences of that side plus the pool's rows with full ground truth."""
-    dev = list(open_dataset(data, "folder").select(load_split("dev")[which]))
-    scored, _ = drop_unscorable(read_video_pool(pool, split=which))
-    return dev + list(scored)
 
 
 def auc_of(tracker, seq: CachedSequence) -> float:
@@ -149,12 +140,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", default="default", help="model whose decoding constants are tuned")
     p.add_argument("--only", type=float, nargs=3, metavar=("WINDOW", "PENALTY_K", "LR"), default=None,
                    help="score this one setting (and the model's own on the held-out side) instead of the grid")
-    p.add_argument("--data", default=str(shared_dir() / "data" / "dev-sequences"))
-    p.add_argument("--pool", default=str(shared_dir() / "data" / "train-videos"))
+    p.add_argument("--shared", default=str(shared_dir()), help="folder with data/dev-sequences and "
+                                                                 "data/train-videos")
     p.add_argument("--json", default=None, help="also write the JSON (and a PNG beside it) here")
     args = p.parse_args(argv)
     warnings.simplefilter("ignore")  # comparison graphs exported without a gate report
-    sides = {s: side(s, Path(args.data), Path(args.pool)) for s in ("train", "val")}
+    parts = fit_and_eval_sets(args.shared)  # the same two sides edgetrack calibrate and tune use
+    sides = {"train": list(parts["fit"].real), "val": list(parts["eval"].real)}
     out = run_ensemble(args, sides) if args.mode == "ensemble" else run_decoding(args, sides)
     print(json.dumps(out, indent=1))
     print(ensemble_table(out) if args.mode == "ensemble" else decoding_table(out))

@@ -102,7 +102,8 @@ def tune(make_tracker: Callable[[], object], tune_seqs, check_seqs, grid: Decodi
     means = {k: _mean(v) for k, v in tuned.items()}
     best = max(means, key=means.get)
     changes = {s: tuned[best][s] - tuned[key_of(own)][s] for s in tuned[best]}
-    checked = score_settings(tracker, check_seqs, [own, json.loads(best)], progress) if check_seqs else {}
+    compared = [own] if best == key_of(own) else [own, json.loads(best)]
+    checked = score_settings(tracker, check_seqs, compared, progress) if check_seqs else {}
     marginal = {n: {str(v): _mean({k: m for k, m in means.items() if json.loads(k)[n] == v})
                     for v in getattr(grid, n)} for n in NAMES}
     return {
@@ -111,5 +112,5 @@ def tune(make_tracker: Callable[[], object], tune_seqs, check_seqs, grid: Decodi
                       "per_setting": means, "marginal": marginal,
                       "largest_changes": dict(sorted(changes.items(), key=lambda kv: -abs(kv[1]))[:5])},
         "check_side": {"own_auc": _mean(checked.get(key_of(own), {})), "chosen_auc": _mean(checked.get(best, {})),
-                       "per_sequence": {k: v for k, v in checked.items()}},
+                       "per_sequence": checked},
     }

@@ -59,15 +59,22 @@ def map_evidence(score_map: np.ndarray, chosen_score: float, move: tuple[float, 
     """
     m = np.asarray(score_map, dtype=np.float64)
     s = m.shape[-1]
-    iy, ix = np.unravel_index(int(np.argmax(m)), m.shape)
+    flat = m.reshape(-1)
+    iy, ix = divmod(int(flat.argmax()), s)
     r = max(1, s // 8)
-    mask = np.ones(m.shape, dtype=bool)
-    mask[max(0, iy - r):iy + r + 1, max(0, ix - r):ix + r + 1] = False
-    side = m[mask]
-    psr = (float(m[iy, ix]) - float(side.mean())) / (float(side.std()) + 1e-3) if side.size else 0.0
-    p = m.reshape(-1) / max(float(m.sum()), 1e-12)
-    entropy = float(-(p * np.log(np.maximum(p, 1e-12))).sum() / math.log(p.size)) if p.size > 1 else 0.0
-    entropy = min(max(entropy, 0.0), 1.0)
+    # Peak-to-sidelobe ratio from sums (the map less the (2r+1)^2 window around the peak), in one pass each.
+    near = m[max(0, iy - r):iy + r + 1, max(0, ix - r):ix + r + 1]
+    n_side = flat.size - near.size
+    total, total_sq = float(flat.sum()), float(flat @ flat)
+    psr = 0.0
+    if n_side:
+        mean = (total - float(near.sum())) / n_side
+        var = max((total_sq - float(np.vdot(near, near))) / n_side - mean * mean, 0.0)
+        psr = (float(m[iy, ix]) - mean) / (math.sqrt(var) + 1e-3)
+    entropy = 0.0
+    if flat.size > 1:
+        p = flat / max(total, 1e-12)
+        entropy = min(max(float(-(p @ np.log(np.maximum(p, 1e-12)))) / math.log(flat.size), 0.0), 1.0)
     return {"peak": logit(chosen_score), "psr": min(psr, 50.0), "entropy": entropy,
             "motion": float(math.hypot(*move)), "size_change": abs(math.log(max(size_ratio, 1e-6)))}
 
@@ -83,7 +90,8 @@ def candidate_evidence(scores: np.ndarray, score_size: int, box: np.ndarray, sco
     for anchor heads), the chosen ``box`` (cx, cy, w, h relative to the crop centre) and ``score``, and the target
     size, all in search-crop pixels."""
     size = math.sqrt(max(target_w * target_h, 1e-12))
-    score_map = np.asarray(scores).reshape(-1, score_size, score_size).max(axis=0)
+    maps = np.asarray(scores).reshape(-1, score_size, score_size)
+    score_map = maps[0] if len(maps) == 1 else maps.max(axis=0)
     ratio = math.sqrt(max(float(box[2] * box[3]), 1e-12)) / size
     return map_evidence(score_map, score, (float(box[0]) / size, float(box[1]) / size), ratio)
 

@@ -60,9 +60,9 @@ def foreground_prob(cls: np.ndarray, activation: str) -> np.ndarray:
 def decode_anchor_free(cls: np.ndarray, reg: np.ndarray, points: np.ndarray, activation: str) -> Candidates:
     """NanoTrack/SiamBAN: ``reg`` holds (left, top, right, bottom) distances in crop pixels from each point."""
     d = reg.astype(np.float64).reshape(4, -1)
-    x1, y1 = points[:, 0] - d[0], points[:, 1] - d[1]
-    x2, y2 = points[:, 0] + d[2], points[:, 1] + d[3]
-    boxes = np.stack([(x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1])
+    p = points.T  # (2, N): x, y
+    lo, hi = p - d[:2], p + d[2:]  # (x1, y1), (x2, y2)
+    boxes = np.concatenate([(lo + hi) / 2, hi - lo])
     return Candidates(boxes, foreground_prob(cls, activation))
 
 

@@ -31,6 +31,10 @@ class TrackerSpec:
     instead of the context rule; :mod:`edgetrack.runtime.centre_head` says how the vit family uses the rest.
     ``calibration`` maps each update's evidence to its result's confidence and state
     (:mod:`edgetrack.runtime.confidence`, fitted per model by ``edgetrack calibrate``); empty: a generic default.
+    ``memory_tokens`` > 0 (``vit`` family only) turns on the condensed template memory
+    (:mod:`edgetrack.runtime.template_memory`): a template is taken every ``memory_every`` frames when the
+    calibrated confidence is at least ``memory_confidence``, and the memory is condensed to ``memory_tokens``
+    template tokens, ``memory_protected`` of them kept for the initial template's.
     """
 
     family: str
@@ -59,6 +63,10 @@ class TrackerSpec:
     lost_threshold: float = 0.0
     template_factor: float = 0.0
     calibration: dict[str, Any] = field(default_factory=dict)
+    memory_tokens: int = 0
+    memory_every: int = 10
+    memory_confidence: float = 0.8
+    memory_protected: float = 0.5
     version: int = SPEC_VERSION
 
     def __post_init__(self) -> None:
@@ -155,7 +163,25 @@ def validate(spec: TrackerSpec) -> None:
     if spec.family == "siamfc":
         _check(spec.scale_num % 2 == 1, "siamfc scale_num must be odd")
     _check(spec.template_factor >= 0, "template_factor must be >= 0")
+    _validate_memory(spec)
     if spec.calibration:
         from .runtime.confidence import check_calibration  # the runtime interprets it
 
         check_calibration(spec.calibration)
+
+
+def _validate_memory(spec: TrackerSpec) -> None:
+    """The template memory's constants: a token budget of 0 (off) or at least one template's tokens."""
+    for name in ("memory_tokens", "memory_every"):
+        value = getattr(spec, name)
+        _check(isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_INT_FIELD,
+               f"{name} must be an integer in [0, {MAX_INT_FIELD}], got {value!r}")
+    for name in ("memory_confidence", "memory_protected"):
+        value = getattr(spec, name)
+        _check(_is_num(value) and 0.0 <= value <= 1.0, f"{name} must be in [0, 1], got {value!r}")
+    _check(spec.memory_every >= 1, "memory_every must be at least 1")
+    if spec.memory_tokens:
+        _check(spec.family == "vit", f"the template memory needs the vit family, not {spec.family!r}")
+        _check(spec.memory_tokens >= spec.template_feat_size ** 2,
+               f"memory_tokens must be 0 (off) or at least one template's {spec.template_feat_size ** 2} tokens, "
+               f"got {spec.memory_tokens}")

@@ -80,8 +80,10 @@ def write_graph(model, path: Path, spec: TrackerSpec, graph: str, precision: str
 
 
 def _export_graph(module: nn.Module, args: tuple, path: Path, inputs: list[str], outputs: list[str],
-                  dynamic_batch: bool, opset: int) -> None:
-    axes = {name: {0: "batch"} for name in inputs + outputs} if dynamic_batch else None
+                  dynamic_batch: bool, opset: int, token_axes: dict[str, dict[int, str]] | None = None) -> None:
+    axes = {name: {0: "batch"} for name in inputs + outputs} if dynamic_batch else {}
+    for name, more in (token_axes or {}).items():  # e.g. the vit memory's template-token axis
+        axes[name] = {**axes.get(name, {}), **more}
     module.eval()  # the exporter restores the wrapper's mode afterwards, recursively: keep it eval
     with warnings.catch_warnings():
         # Only the exporter's notices about its own API (deprecations) are hidden; tracer warnings (a Python
@@ -89,7 +91,15 @@ def _export_graph(module: nn.Module, args: tuple, path: Path, inputs: list[str],
         warnings.filterwarnings("ignore", category=DeprecationWarning)
         warnings.filterwarnings("ignore", category=FutureWarning, module=r"torch\.onnx")
         torch.onnx.export(module, args, str(path), input_names=inputs, output_names=outputs,
-                          dynamic_axes=axes, opset_version=opset, dynamo=False, do_constant_folding=True)
+                          dynamic_axes=axes or None, opset_version=opset, dynamo=False, do_constant_folding=True)
+
+
+def token_axes(net: SiameseNet) -> dict[str, dict[int, str]]:
+    """Search-graph axes besides the batch that take any size: the template-token axis of a vit network with
+    the template memory on (its input ``zt`` and its ``attn`` output), so the memory's tokens fit."""
+    if "attn" not in net.output_names:
+        return {}
+    return {"zt": {1: "tokens"}, "attn": {1: "tokens"}}
 
 
 def _parity(folder: Path, net: SiameseNet, z: torch.Tensor, x: torch.Tensor) -> dict[str, float]:
@@ -129,7 +139,7 @@ def export_onnx(net: SiameseNet, out: str | os.PathLike, opset: int = 17, simpli
     try:
         _export_graph(_TemplateGraph(net), (z,), folder / "template.onnx", ["z"], names_t, dynamic_batch, opset)
         _export_graph(_SearchGraph(net), (x, *zfs), folder / "search.onnx", ["x", *names_t], names_o,
-                      dynamic_batch, opset)
+                      dynamic_batch, opset, token_axes(net))
     except Exception as exc:
         raise ModelError(f"ONNX export of the {spec.family} network failed: {exc}") from exc
     for graph in ("template", "search"):

@@ -44,7 +44,9 @@ class PatchEmbed(nn.Module):
 
 
 class Attention(nn.Module):
-    """Multi-head self-attention; ``queries`` limits the output to the last ``queries`` tokens."""
+    """Multi-head self-attention; ``queries`` limits the output to the last ``queries`` tokens. ``search`` > 0
+    also returns the attention each of the first tokens (all but the last ``search``) receives, averaged over
+    the heads and the last ``search`` queries: (B, N - search)."""
 
     def __init__(self, width: int, heads: int) -> None:
         super().__init__()
@@ -53,19 +55,22 @@ class Attention(nn.Module):
         self.qkv = nn.Linear(width, 3 * width)
         self.proj = nn.Linear(width, width)
 
-    def forward(self, x: torch.Tensor, queries: int = 0) -> torch.Tensor:
-        b, n, c = x.shape
-        qkv = self.qkv(x).reshape(b, n, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
+    def forward(self, x: torch.Tensor, queries: int = 0, search: int = 0):
+        b, _, c = x.shape
+        qkv = self.qkv(x).reshape(b, -1, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
         q, k, v = qkv[0], qkv[1], qkv[2]
         if queries:
-            q = q[:, :, n - queries:]
+            q = q[:, :, -queries:]
         attn = torch.softmax((q * self.scale) @ k.transpose(-2, -1), dim=-1)
-        out = (attn @ v).transpose(1, 2).reshape(b, q.shape[2], c)
-        return self.proj(out)
+        out = self.proj((attn @ v).transpose(1, 2).reshape(b, -1, c))
+        if not search:
+            return out
+        return out, attn[:, :, -search:, :-search].mean(dim=(1, 2))
 
 
 class Block(nn.Module):
-    """Pre-norm transformer block: attention and a GELU MLP, each with a residual."""
+    """Pre-norm transformer block: attention and a GELU MLP, each with a residual (``search``: see
+    :class:`Attention`)."""
 
     def __init__(self, width: int, heads: int, mlp_ratio: float) -> None:
         super().__init__()
@@ -75,10 +80,15 @@ class Block(nn.Module):
         self.norm2 = nn.LayerNorm(width, eps=1e-5)
         self.mlp = nn.Sequential(nn.Linear(width, hidden), nn.GELU(), nn.Linear(hidden, width))
 
-    def forward(self, x: torch.Tensor, queries: int = 0) -> torch.Tensor:
-        res = x[:, x.shape[1] - queries:] if queries else x
-        x = res + self.attn(self.norm1(x), queries)
-        return x + self.mlp(self.norm2(x))
+    def forward(self, x: torch.Tensor, queries: int = 0, search: int = 0):
+        res = x[:, -queries:] if queries else x
+        attended = self.attn(self.norm1(x), queries, search)
+        mass = None
+        if search:
+            attended, mass = attended
+        x = res + attended
+        x = x + self.mlp(self.norm2(x))
+        return (x, mass) if search else x
 
 
 def _branch(width: int, channels: list[int], out: int) -> nn.Sequential:
@@ -107,13 +117,20 @@ class CentreHead(nn.Module):
 
 
 class ViTTrackNet(SiameseNet):
-    """Template graph: ``z -> (zt (B, Nz, width),)``; search graph: ``(x, zt) -> (score, size, offset)``."""
+    """Template graph: ``z -> (zt (B, Nz, width),)``; search graph: ``(x, zt) -> (score, size, offset)``, plus
+    ``attn`` (B, Nz) when the spec turns the template memory on (``memory_tokens`` > 0): the attention each
+    template token receives from the search tokens, averaged over heads, search queries and blocks, which the
+    runtime's memory condenses by (:mod:`edgetrack.runtime.template_memory`). The search graph takes any number
+    of template tokens (the memory's), each carrying its own position embedding from the template graph."""
 
     template_names = ("zt",)
-    output_names = ("score", "size", "offset")
+    output_names: tuple[str, ...] = ("score", "size", "offset")
 
     def __init__(self, spec: TrackerSpec) -> None:
         super().__init__(spec)
+        self.attention_output = spec.memory_tokens > 0
+        if self.attention_output:
+            self.output_names = (*ViTTrackNet.output_names, "attn")
         arch: dict[str, Any] = spec.arch
         width, channels = int(arch["width"]), [int(c) for c in arch["embed_channels"]]
         if channels[-1] != width or 2 ** len(channels) != spec.stride:
@@ -131,16 +148,20 @@ class ViTTrackNet(SiameseNet):
     def template(self, z: torch.Tensor) -> tuple[torch.Tensor]:
         return (self.patch_embed(z) + self.pos_embed_z,)
 
-    def tokens(self, x: torch.Tensor, zt: torch.Tensor) -> list[torch.Tensor]:
-        """Every block's output (template and search tokens; the last block's search tokens only), normed last."""
+    def tokens(self, x: torch.Tensor, zt: torch.Tensor, attention: bool = False):
+        """Every block's output (template and search tokens; the last block's search tokens only), normed last;
+        with ``attention`` also each template token's attention from the search tokens, mean over the blocks."""
         t = torch.cat([zt, self.patch_embed(x) + self.pos_embed_x], dim=1)
         n_x = self.spec.score_size ** 2
-        outs = []
+        outs, masses = [], []
         for i, block in enumerate(self.blocks):
-            t = block(t, n_x if i == len(self.blocks) - 1 else 0)
+            t = block(t, n_x if i == len(self.blocks) - 1 else 0, n_x if attention else 0)
+            if attention:
+                t, mass = t
+                masses.append(mass)
             outs.append(t)
         outs[-1] = self.norm(outs[-1])
-        return outs
+        return (outs, torch.stack(masses).mean(dim=0)) if attention else outs
 
     def head(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Search tokens (B, S*S, C) -> the centre head's maps."""
@@ -148,8 +169,11 @@ class ViTTrackNet(SiameseNet):
         feat = tokens[:, -s * s:].transpose(1, 2).reshape(tokens.shape[0], -1, s, s)
         return self.box_head(feat)
 
-    def search(self, x: torch.Tensor, *zts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        return self.head(self.tokens(x, zts[0])[-1])
+    def search(self, x: torch.Tensor, *zts: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        if not self.attention_output:
+            return self.head(self.tokens(x, zts[0])[-1])
+        blocks, mass = self.tokens(x, zts[0], attention=True)
+        return (*self.head(blocks[-1]), mass)
 
     def forward_train(self, z: torch.Tensor, x: torch.Tensor) -> tuple[tuple[torch.Tensor, ...], dict]:
         """Head outputs, the template tokens and every block's tokens (for layer-by-layer distillation)."""

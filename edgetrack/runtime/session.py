@@ -26,6 +26,7 @@ from .checks import check_graphs, require_finite
 from .confidence import Recovery, Watch, calibration_of, score_evidence, sigmoid
 from .model_files import check_gate, locate
 from .target import TargetState, batch_templates, search_for
+from .template_memory import MemoryPolicy, check_memory_graph
 
 logger = logging.getLogger("edgetrack.runtime.tracker")  # the name the load line has always been logged under
 
@@ -81,6 +82,10 @@ class Session:
         self.recovery = (recovery or Recovery()) if self.search.recovers else Recovery(enabled=False)
         self._batches: bool | None = None  # whether the search graph takes a batch (see _takes_batches)
         check_graphs(self.backend, self.spec, self.files.root, self.search.crops_per_target)
+        # the vit family's condensed template memory, when the spec turns it on (memory_tokens > 0)
+        self.memory = MemoryPolicy(self.spec) if self.spec.memory_tokens else None
+        if self.memory is not None:
+            check_memory_graph(self.backend, self.spec, self.files.root)
 
     def describe(self) -> str:
         """``model=..., family=..., backend=..., device=...`` for the owner's ``repr``."""
@@ -128,26 +133,57 @@ class Session:
         """A new target in the checked box ``arr`` (x, y, w, h) of the checked ``frame``: its template features."""
         cx, cy, w, h = xywh_to_cxcywh(arr)
         fill = padding_colour(frame)
-        z = self.search.template_crop(frame, cx, cy, w, h, fill)
-        zfs = self.backend.run_template(self.prep(z))
-        require_finite(zfs, "template", self.files.root)
+        zfs = self._embed(frame, (cx, cy, w, h), fill)
         watch = Watch(self.calibration, self.recovery, self.spec.lost_threshold)
         watch.start((float(cx), float(cy), float(w), float(h)))
-        return TargetState(float(cx), float(cy), float(w), float(h), fill, list(zfs), frame.shape[:2], watch)
+        memory = self.memory.start(zfs[0]) if self.memory is not None else None
+        return TargetState(float(cx), float(cy), float(w), float(h), fill, list(zfs), frame.shape[:2], watch,
+                           memory=memory)
+
+    def _embed(self, frame: np.ndarray, box, fill) -> list[np.ndarray]:
+        """The template graph's outputs for a template crop around ``box`` (cx, cy, w, h)."""
+        zfs = self.backend.run_template(self.prep(self.search.template_crop(frame, *box, fill)))
+        require_finite(zfs, "template", self.files.root)
+        return list(zfs)
 
     def step(self, frame: np.ndarray, states: list[TargetState]) -> list[float]:
         """Search every target of ``states`` in ``frame`` with one call of the search graph; moves each state and
         returns the scores in the same order."""
-        search = self.search
         plans = [self._plan(frame, st) for st in states]
         counts = [len(crops) for crops, _ in plans]
         x = self.prep(plans[0][0] if len(plans) == 1 else np.concatenate([crops for crops, _ in plans]))
-        zfs = batch_templates([st.zfs for st in states], counts)
-        outs = self._run_search(x, zfs, len(states))
-        require_finite(outs[:search.outputs_used], "search", self.files.root)
-        ends = np.cumsum(counts)
-        return [self._finish([o[end - n:end] for o in outs], st, windows, frame.shape)
-                for st, (_, windows), n, end in zip(states, plans, counts, ends)]
+        scores = []
+        for st, (_, windows), rows in zip(states, plans, self._search_rows(x, states, counts)):
+            scores.append(self._finish(rows, st, windows, frame.shape))
+            if st.memory is not None and windows is None:
+                self._remember(frame, st, rows)
+        return scores
+
+    def _search_rows(self, x: np.ndarray, states: list[TargetState], counts: list[int]) -> list[list[np.ndarray]]:
+        """Each target's rows of the search outputs. Targets whose template inputs have the same shapes share a
+        call (all of them, unless template memories of different sizes are being searched)."""
+        groups: dict[tuple, list[int]] = {}
+        for i, st in enumerate(states):
+            groups.setdefault(tuple(np.shape(z) for z in st.zfs), []).append(i)
+        starts = np.cumsum([0, *counts])
+        rows: list[list[np.ndarray]] = [[] for _ in states]
+        for members in groups.values():
+            xs = x if len(groups) == 1 else np.concatenate([x[starts[i]:starts[i + 1]] for i in members])
+            n = [counts[i] for i in members]
+            outs = self._run_search(xs, batch_templates([states[i].zfs for i in members], n), len(members))
+            require_finite(outs[:self.search.outputs_used], "search", self.files.root)
+            for i, end, k in zip(members, np.cumsum(n), n):
+                rows[i] = [o[end - k:end] for o in outs]
+        return rows
+
+    def _remember(self, frame: np.ndarray, st: TargetState, rows: list[np.ndarray]) -> None:
+        """The template memory after a search: condense waiting tokens in by the attention the search paid them,
+        take a new template when one is due and the update trusted (:mod:`.template_memory`)."""
+        memory, policy = st.memory, self.memory
+        policy.absorb(memory, rows[3][0])
+        if policy.wants(memory, st.watch.state, st.watch.confidence):
+            policy.take(memory, self._embed(frame, (st.cx, st.cy, st.w, st.h), st.fill)[0])
+        st.zfs = [memory.search_tokens()]
 
     def _plan(self, frame: np.ndarray, st: TargetState):
         """(search crops, recovery windows or None) of one target: its ordinary crops, or, while it is LOST and

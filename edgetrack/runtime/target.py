@@ -18,6 +18,7 @@ from ..spec import TrackerSpec
 from . import centre_head as ch
 from . import postprocess as pp
 from .confidence import State, Watch, candidate_evidence, map_evidence
+from .template_memory import TemplateMemory
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,7 @@ class TargetState:
     shape: tuple[int, int]
     watch: Watch | None = None  # confidence, state and recovery (set by the session)
     evidence: dict[str, float] = field(default_factory=dict)  # the last search's, set by the family's step
+    memory: TemplateMemory | None = None  # the vit family's template memory, when the spec turns it on
 
     def box(self) -> tuple[float, float, float, float]:
         """The current box as (x, y, w, h) floats."""

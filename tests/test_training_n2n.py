@@ -68,6 +68,13 @@ def test_policy_learns_toward_higher_reward_and_resumes(tmp_path):
     resumed = [json.loads(x) for x in (tmp_path / "b" / "history.jsonl").read_text().splitlines()]
     assert [h["candidates"][0]["actions"] for h in resumed] == [h["candidates"][0]["actions"] for h in history]
     assert Policy(7).greedy(layer_features(layers)).__len__() == len(layers)
+    # resume=False (edgetrack-train search --no-resume): the policy and history start over
+    search(evaluate, tmp_path / "b", N2NConfig(steps=2, candidates=3, lr=0.05, seed=0, resume=False),
+           arch=TINY_ARCH, progress=False)
+    fresh = [json.loads(x) for x in (tmp_path / "b" / "history.jsonl").read_text().splitlines()]
+    assert [h["step"] for h in fresh] == [1, 2]
+    assert [h["candidates"][0]["actions"] for h in fresh] == [h["candidates"][0]["actions"] for h in history[:2]]
+    assert torch.load(tmp_path / "b" / "policy.pt", weights_only=False)["step"] == 2
 
 
 def test_search_cli_scores_caches_and_the_spec_trains(tmp_path, tiny_checkpoint):

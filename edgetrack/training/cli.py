@@ -96,7 +96,8 @@ def run_search(args: argparse.Namespace) -> int:
     steps = args.steps if args.steps is not None else 10
     evaluator = CandidateEvaluator(base, out, EvalConfig(proxy_steps=args.proxy_steps, val_pairs=args.val_pairs,
                                                          reward=args.reward))
-    summary = search(evaluator, out, N2NConfig(steps=steps, candidates=args.candidates, seed=args.seed))
+    summary = search(evaluator, out, N2NConfig(steps=steps, candidates=args.candidates, seed=args.seed,
+                                                  resume=base.resume))
     print(json.dumps({k: summary[k] for k in ("best", "steps")}, indent=1))
     print(f"train it with: edgetrack-train distill --config ... --student-spec {out / 'student_spec.json'}")
     return 0

@@ -40,6 +40,8 @@ class N2NConfig:
     baseline_decay: float = 0.8
     hidden: int = 32         # LSTM state size
     seed: int = 0
+    resume: bool = True      # False: a fresh policy and history (candidate results stay cached: same cut, same
+                             # evaluation settings, same result)
 
 
 def teacher_layers(arch: dict[str, Any]) -> list[dict[str, Any]]:
@@ -146,7 +148,7 @@ def search(evaluate: Callable[[dict], dict], out_dir: str | Path, cfg: N2NConfig
     optim = torch.optim.Adam(policy.parameters(), lr=cfg.lr)
     state_path, history_path = out / "policy.pt", out / "history.jsonl"
     baseline = None
-    if state_path.exists():
+    if state_path.exists() and cfg.resume:
         state = torch.load(state_path, weights_only=False)
         policy.load_state_dict(state["policy"])
         optim.load_state_dict(state["optim"])

@@ -199,7 +199,7 @@ class Monitor:
 
     def complete(self, evidence: dict[str, float]) -> dict[str, float]:
         """``evidence`` with ``drop``: how far the peak logit is below its mean over the first updates."""
-        ref = float(np.mean(self._peaks)) if self._peaks else evidence["peak"]
+        ref = sum(self._peaks) / len(self._peaks) if self._peaks else evidence["peak"]
         return {**evidence, "drop": max(0.0, ref - evidence["peak"])}
 
     def candidate(self, evidence: dict[str, float]) -> float:
@@ -218,7 +218,7 @@ class Monitor:
     def judge(self, full: dict[str, float]) -> tuple[float, State]:
         """Confidence and state from complete evidence (``drop`` included)."""
         self._logits.append(self.cal.logit_of(full))
-        conf = sigmoid(float(np.mean(self._logits)))
+        conf = sigmoid(sum(self._logits) / len(self._logits))
         if sigmoid(full["peak"]) < self.lost_threshold:
             conf = 0.0
         return conf, self._advance(conf)

@@ -230,3 +230,51 @@ class TestRuntime:
         write_spec(tmp_path / "onnx", **MEMORY)
         with pytest.raises(ModelError, match="attn"):
             Tracker(tmp_path / "onnx", backend="onnxruntime", allow_ungated=True)
+
+
+@pytest.mark.parametrize("fmt, flags", [("onnx", []), ("onnx", ["--int8"]), ("openvino", ["--fp16"])])
+def test_export_pipeline_keeps_the_memory(weights, clip, tiny_dataset, tmp_path, monkeypatch, fmt, flags):
+    """edgetrack-export (gate included) with the memory on: the attn output and any token count survive."""
+    pytest.importorskip("onnx")
+    if fmt == "openvino":
+        pytest.importorskip("openvino")
+    import json
+
+    from edgetrack import Tracker
+    from edgetrack.export.cli import main as export_main
+
+    monkeypatch.setenv("EDGETRACK_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "out"
+    code = export_main([str(checkpoint(weights, tmp_path, **MEMORY)), "--format", fmt, *flags, "--data",
+                        str(tiny_dataset), "--calib-pairs", "8", "--val-data", str(tiny_dataset), "--val-frames", "6",
+                        "--max-drop", "1", "--out", str(out), "--no-progress"])
+    assert code == 0
+    assert json.loads((out / "export.json").read_text())["status"] == "ok"
+    tracker = Tracker(out, backend="openvino" if fmt == "openvino" else "onnxruntime")
+    track(tracker, clip)  # (the export re-fits the calibration: whether templates are taken depends on it)
+    assert tracker._session.memory is not None and tracker._target.memory.tokens.shape[1] <= 24
+    tokens = np.concatenate([tracker._target.memory.tokens] * 3, axis=1)[:, :24 + NZ]
+    outs = tracker.backend.run_search(np.zeros((1, 3, 64, 64), np.float32), [tokens])
+    assert len(outs) == 4 and outs[3].shape == (1, 24 + NZ)
+
+
+def test_tensorrt_profile_covers_the_memory_tokens(weights, tmp_path):
+    """The engine profile of a memory search graph spans one template's tokens to budget + one template (the
+    profile is built here without TensorRT; engines themselves are not built on this machine)."""
+    pytest.importorskip("onnx")
+    import types
+
+    from edgetrack.export import export_onnx
+    from edgetrack.models.io import load_checkpoint
+    from edgetrack.runtime.backends._trt_build import _profile
+
+    export_onnx(load_checkpoint(checkpoint(weights, tmp_path, **MEMORY)), tmp_path / "onnx")
+    inputs = [types.SimpleNamespace(name="x", shape=(-1, 3, 64, 64)), types.SimpleNamespace(name="zt",
+                                                                                             shape=(-1, -1, 16))]
+    network = types.SimpleNamespace(num_inputs=2, get_input=inputs.__getitem__)
+    shapes = {}
+    builder = types.SimpleNamespace(create_optimization_profile=lambda: types.SimpleNamespace(
+        set_shape=lambda name, lo, opt, hi: shapes.__setitem__(name, (lo, opt, hi))))
+    assert _profile(builder, network, 4, tmp_path / "onnx" / "search.onnx") is not None
+    assert shapes["x"] == ((1, 3, 64, 64), (1, 3, 64, 64), (4, 3, 64, 64))
+    assert shapes["zt"] == ((1, NZ, 16), (1, 24, 16), (4, 24 + NZ, 16))

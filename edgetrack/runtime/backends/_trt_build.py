@@ -32,22 +32,40 @@ def has_qdq(trt, network) -> bool:
     return any(network.get_layer(i).type in qdq for i in range(network.num_layers))
 
 
+def _token_range(onnx_path: Path) -> tuple[int, int, int] | None:
+    """(min, opt, max) template tokens of a vit search graph whose spec turns the template memory on: one
+    template's, the memory budget, the budget plus one template (the condensing search); None otherwise."""
+    from ...spec import METADATA_KEY, TrackerSpec
+    from .._onnx_meta import read_metadata_props
+
+    text = read_metadata_props(Path(onnx_path)).get(METADATA_KEY)
+    spec = TrackerSpec.from_json(text) if text else None
+    if spec is None or not spec.memory_tokens:
+        return None
+    nz = spec.template_feat_size ** 2
+    return nz, spec.memory_tokens, spec.memory_tokens + nz
+
+
 def _profile(builder, network, max_batch: int, onnx_path: Path):
-    """One optimization profile for the batch axis; None when every input is static."""
+    """One optimization profile for the batch axis (and the template-token axis of a vit search graph with the
+    template memory); None when every input is static."""
     profile = builder.create_optimization_profile()
     dynamic = False
     for i in range(network.num_inputs):
         tensor = network.get_input(i)
         shape = tuple(tensor.shape)
-        if any(d < 0 for d in shape[1:]):
+        tokens = _token_range(onnx_path) if len(shape) == 3 and shape[1] < 0 else None
+        fixed = shape[2:] if tokens else shape[1:]
+        if any(d < 0 for d in fixed):
             raise ModelError(f"{onnx_path}: input {tensor.name} has dynamic axes besides the batch: {shape}")
-        if shape[0] < 0:
-            dynamic = True
-            rest = shape[1:]
-            profile.set_shape(tensor.name, (1, *rest), (1, *rest), (max_batch, *rest))
-        elif max_batch > 1 and shape[0] != max_batch:
+        if shape[0] >= 0 and max_batch > 1 and shape[0] != max_batch:
             raise InputError(f"{onnx_path}: input {tensor.name} has a fixed batch of {shape[0]}; export it with a "
                              f"dynamic batch axis to build for batches up to {max_batch}")
+        if shape[0] < 0 or tokens:
+            dynamic = True
+            batch = (1, 1, max_batch) if shape[0] < 0 else (shape[0],) * 3
+            lo, opt, hi = ((b, *((t,) if tokens else ()), *fixed) for b, t in zip(batch, tokens or batch))
+            profile.set_shape(tensor.name, lo, opt, hi)
     return profile if dynamic else None
 
 

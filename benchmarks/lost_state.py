@@ -7,7 +7,9 @@ Sequences: the held-out rows (dev val split + the pool's val rows) as they are (
 false LOST and AUC), the same with the target made absent for stretches (``gone``: covered by background, noise
 frames, the camera elsewhere; see edgetrack/evaluation/disappear.py), and every real sequence with NaN ground
 truth (``real-absent``: only uav123_10fps_group2_2 in this data, which is in the fitting split). Each model runs
-one thread, long-term mode on and off, in the same run. Prints JSON and a table, writes them and a PNG under
+one thread, long-term mode on and off, in the same run. ``--side fit`` runs the same on the training side (dev
+train split and the pool's train rows with boxes): recovery settings (``--recovery tiles_every=1,...``) are chosen
+there, then checked on the held-out side. Prints JSON and a table, writes them and a PNG under
 ``--out`` (per-sequence records cached there: a re-run reuses them, keyed by model and mode).
 
 Metrics: ``absent_recall`` = share of absent frames flagged LOST or UNCERTAIN, ``absent_precision`` = share of
@@ -39,27 +41,49 @@ def parse_args(argv):
     p.add_argument("--shared", default=str(shared_dir()), help="folder with data/dev-sequences, data/train-videos")
     p.add_argument("--out", default=str(REPO / "runs" / "lost_state"))
     p.add_argument("--max-frames", type=int, default=None, help="cut every sequence to N frames (smoke runs)")
+    p.add_argument("--side", choices=("eval", "fit"), default="eval",
+                   help="eval: the held-out rows (default); fit: the training side (dev train split + the pool's "
+                        "train rows with boxes), where recovery settings are chosen")
+    p.add_argument("--recovery", default="", metavar="KEY=VALUE,...",
+                   help="Recovery fields of the long-term mode (e.g. tiles_every=1,max_factor=3); default Recovery()")
     return p.parse_args(argv)
 
 
-def factory(model: str, long_term: bool):
-    from edgetrack.errors import UngatedModelWarning
+def recovery_of(text: str, long_term: bool):
+    """``Recovery`` from ``key=value,...`` (numbers; fields of :class:`~edgetrack.runtime.confidence.Recovery`)."""
+    from dataclasses import fields
+
     from edgetrack.runtime.confidence import Recovery
+
+    if not long_term:
+        return Recovery(enabled=False)
+    known = {f.name: f.type for f in fields(Recovery)} if text else {}
+    values = {}
+    for item in filter(None, text.split(",")):
+        key, _, value = item.partition("=")
+        if key not in known or key == "enabled":
+            raise SystemExit(f"error: --recovery: unknown field {key!r} (known: {sorted(set(known) - {'enabled'})})")
+        values[key] = int(value) if known[key] in ("int", int) else float(value)
+    return Recovery(**values)
+
+
+def factory(model: str, recovery):
+    from edgetrack.errors import UngatedModelWarning
     from edgetrack.runtime.tracker import Tracker
 
     def make():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UngatedModelWarning)
-            return Tracker(model, threads=1, allow_ungated=True, recovery=Recovery(enabled=long_term))
+            return Tracker(model, threads=1, allow_ungated=True, recovery=recovery)
 
     return make
 
 
-def sets(shared: Path, max_frames):
+def sets(shared: Path, max_frames, side: str = "eval"):
     from edgetrack.data import open_dataset
     from edgetrack.evaluation.disappear import fit_and_eval_sets
 
-    held = fit_and_eval_sets(shared, max_frames)["eval"]
+    held = fit_and_eval_sets(shared, max_frames)[side]
     dev = open_dataset(shared / "data" / "dev-sequences", "folder")
     real = tuple(s.head(max_frames) for s in dev if s.absent.any())
     return {"clean": held.real, "gone": held.gone, "real-absent": real}
@@ -108,7 +132,7 @@ def summarise(frames) -> dict:
 
 
 def run_key(model: str, mode: str) -> str:
-    """Cache key: the model's whole spec (calibration included), where it is, and the mode."""
+    """Cache key: the model's whole spec (calibration included), where it is, and the mode (with its Recovery)."""
     import hashlib
 
     from edgetrack.runtime.model_files import locate
@@ -122,17 +146,18 @@ def run(args) -> dict:
     from edgetrack.evaluation.calibration_fit import collect
 
     shared, out = Path(args.shared), Path(args.out)
-    parts = sets(shared, args.max_frames)
+    parts = sets(shared, args.max_frames, args.side)
     models = dict(item.split("=", 1) for item in args.models.split(",") if item)
     results = {}
     for name, model in models.items():
         for mode, long_term in (("long-term", True), ("short-term", False)):
-            cache = out / "cache" / f"{name}-{run_key(model, mode)}"
+            recovery = recovery_of(args.recovery, long_term)
+            cache = out / "cache" / f"{name}-{run_key(model, mode + repr(recovery))}"
             for part, seqs in parts.items():
-                frames = collect(factory(model, long_term), seqs, cache / part, label=f"{name} {mode} {part}")
+                frames = collect(factory(model, recovery), seqs, cache / part, label=f"{name} {mode} {part}")
                 results.setdefault(name, {}).setdefault(mode, {})[part] = summarise(frames)
-    return {"models": models, "sequences": {k: [s.name for s in v] for k, v in parts.items()},
-            "results": results}
+    return {"models": models, "side": args.side, "recovery": repr(recovery_of(args.recovery, True)),
+            "sequences": {k: [s.name for s in v] for k, v in parts.items()}, "results": results}
 
 
 def table(report: dict) -> str:

@@ -15,6 +15,7 @@ of workers and in any order. Images are float32 CHW tensors with values 0..255 i
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -103,7 +104,13 @@ def collate(items: Sequence[dict[str, Any]]) -> dict[str, Any]:
 def worker_init(worker_id: int) -> None:
     """``DataLoader(worker_init_fn=...)``: one torch and one OpenCV thread per worker (the workers are the
     parallelism). OpenCV's thread count is left alone in a forked worker: ``cv2.setNumThreads`` there
-    deadlocks once the parent has used OpenCV (OpenCV 5.0, pthreads backend); spawned workers set it."""
+    deadlocks once the parent has used OpenCV (OpenCV 5.0, pthreads backend); spawned workers set it.
+
+    Workers ignore SIGINT and SIGTERM: Ctrl+C, ``timeout`` and service managers signal the whole process group,
+    and a worker killed by it made the main process fail on the next batch instead of finishing its step and
+    writing the checkpoint; the main process shuts its workers down itself (and they exit when it dies)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     torch.set_num_threads(1)
     if os.getpid() == _IMPORT_PID:
         cv2.setNumThreads(1)

@@ -64,9 +64,9 @@ class TrackerSpec:
     template_factor: float = 0.0
     calibration: dict[str, Any] = field(default_factory=dict)
     memory_tokens: int = 0
-    memory_every: int = 10
-    memory_confidence: float = 0.8
-    memory_protected: float = 0.5
+    memory_every: int = 20
+    memory_confidence: float = 0.7
+    memory_protected: float = 0.75
     version: int = SPEC_VERSION
 
     def __post_init__(self) -> None:

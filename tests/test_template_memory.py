@@ -5,35 +5,26 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from test_models_vit import tiny_net, tiny_vit_spec, torch  # noqa: F401 (fixtures)
+
 from edgetrack.errors import ModelError, SpecError
-from edgetrack.models.vit_spec import vit_spec
 from edgetrack.runtime.confidence import State
 from edgetrack.runtime.template_memory import MemoryPolicy, TemplateMemory, condense
 
-TINY_VIT = dict(width=16, depth=2, heads=2, mlp_ratio=2, embed_channels=[4, 8, 16], head_channels=[8, 4])
 SURE = {"features": ["peak"], "weights": [0.0], "bias": 10.0}  # every update TRACKING at confidence ~1
 NZ = 16  # one tiny template's tokens (32 px template, stride 8)
 
 
 def tiny_spec(**memory):
-    return vit_spec(dict(TINY_VIT), exemplar_size=32, instance_size=64, name="tiny-vit", lost_threshold=0.0,
-                    calibration=SURE, **memory)
+    return tiny_vit_spec(lost_threshold=0.0, calibration=SURE, **memory)
 
 
 MEMORY = dict(memory_tokens=24, memory_every=2, memory_confidence=0.5, memory_protected=0.25)
 
 
 @pytest.fixture(scope="module")
-def torch():
-    return pytest.importorskip("torch")
-
-
-@pytest.fixture(scope="module")
-def weights(torch):
-    from edgetrack.models import build_model
-
-    torch.manual_seed(0)
-    return build_model(tiny_spec()).eval().state_dict()
+def weights(tiny_net):
+    return tiny_net.state_dict()
 
 
 def checkpoint(weights, folder, **memory):

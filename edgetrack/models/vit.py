@@ -6,7 +6,7 @@ embedding (cached by the runtime at ``init``); ``search(x, zt) -> (score, size, 
 runs the blocks over the template and search tokens together and decodes the search tokens. The last block
 computes only the search tokens (the head never reads the template ones): the same outputs for less work.
 With the spec's template memory on (``memory_tokens`` > 0) the search graph also gives ``attn``, each template
-token's attention from the search tokens (weighted by the score map), and takes any number of template tokens (the runtime's condensed
+token's attention from the search tokens, and takes any number of template tokens (the runtime's condensed
 memory, :mod:`edgetrack.runtime.template_memory`).
 
 Sizes come from ``spec.arch``: ``width``, ``depth``, ``heads``, ``mlp_ratio``, ``embed_channels`` (the patch
@@ -48,8 +48,8 @@ class PatchEmbed(nn.Module):
 
 class Attention(nn.Module):
     """Multi-head self-attention; ``queries`` limits the output to the last ``queries`` tokens. ``search`` > 0
-    also returns the attention each of the last ``search`` queries pays each of the first tokens (all but the
-    last ``search``), averaged over the heads: (B, search, N - search)."""
+    also returns the attention each of the first tokens (all but the last ``search``) receives, averaged over
+    the heads and the last ``search`` queries: (B, N - search)."""
 
     def __init__(self, width: int, heads: int) -> None:
         super().__init__()
@@ -68,7 +68,7 @@ class Attention(nn.Module):
         out = self.proj((attn @ v).transpose(1, 2).reshape(b, -1, c))
         if not search:
             return out
-        return out, attn[:, :, -search:, :-search].mean(dim=1)
+        return out, attn[:, :, -search:, :-search].mean(dim=(1, 2))
 
 
 class Block(nn.Module):
@@ -122,8 +122,7 @@ class CentreHead(nn.Module):
 class ViTTrackNet(SiameseNet):
     """Template graph: ``z -> (zt (B, Nz, width),)``; search graph: ``(x, zt) -> (score, size, offset)``, plus
     ``attn`` (B, Nz) when the spec turns the template memory on (``memory_tokens`` > 0): the attention each
-    template token receives from the search tokens, averaged over heads and blocks and over the search tokens
-    weighted by the score map (where the target is: the task-relevant attention), which the
+    template token receives from the search tokens, averaged over heads, search queries and blocks, which the
     runtime's memory condenses by (:mod:`edgetrack.runtime.template_memory`). The search graph takes any number
     of template tokens (the memory's), each carrying its own position embedding from the template graph."""
 
@@ -154,8 +153,7 @@ class ViTTrackNet(SiameseNet):
 
     def tokens(self, x: torch.Tensor, zt: torch.Tensor, attention: bool = False):
         """Every block's output (template and search tokens; the last block's search tokens only), normed last;
-        with ``attention`` also each search token's attention to each template token (B, Nx, Nz), mean over the
-        blocks and heads."""
+        with ``attention`` also each template token's attention from the search tokens, mean over the blocks."""
         t = torch.cat([zt, self.patch_embed(x) + self.pos_embed_x], dim=1)
         n_x = self.spec.score_size ** 2
         outs, masses = [], []
@@ -177,10 +175,8 @@ class ViTTrackNet(SiameseNet):
     def search(self, x: torch.Tensor, *zts: torch.Tensor) -> tuple[torch.Tensor, ...]:
         if not self.attention_output:
             return self.head(self.tokens(x, zts[0])[-1])
-        blocks, attn = self.tokens(x, zts[0], attention=True)
-        score, size, offset = self.head(blocks[-1])
-        weight = score.flatten(1).unsqueeze(-1)  # search tokens where the target is score most
-        return score, size, offset, (weight * attn).sum(dim=1) / weight.sum(dim=1)
+        blocks, mass = self.tokens(x, zts[0], attention=True)
+        return (*self.head(blocks[-1]), mass)
 
     def forward_train(self, z: torch.Tensor, x: torch.Tensor) -> tuple[tuple[torch.Tensor, ...], dict]:
         """Head outputs, the template tokens and every block's tokens (for layer-by-layer distillation)."""

@@ -1,7 +1,7 @@
 """The vit family's condensed template memory on and off: the imported VitTrack, one thread, one run.
 
     python benchmarks/template_memory.py [--vit runs/template_memory/vittrack_calibrated.safetensors]
-        [--tune] [--setting every=10,confidence=0.7,protected=0.5] [--out runs/template_memory]
+        [--tune] [--setting every=20,confidence=0.7,protected=0.75] [--out runs/template_memory]
 
 ``--vit``: a VitTrack checkpoint (imported from the zoo file when missing; the memory's "confident" is the
 calibrated confidence, so give it one fitted by ``edgetrack calibrate``). ``--tune`` first tracks the
@@ -13,7 +13,8 @@ memory on with twice the budget (not equal cost, for reference). Each setting is
 setting under ``--out/models``) and tracked on onnxruntime, one thread. Prints JSON and two tables (per setting:
 mean AUC over the appearance-change sequences and over all, update ms median and mean relative to memory off;
 per sequence: AUC of each setting), writes them, the report, the success/precision plots and
-``template_memory.png`` under ``--out``.
+``template_memory.png`` under ``--out``. Exports and tracking results are reused by setting name (and said so):
+delete ``--out`` after changing the network or runtime code.
 """
 from __future__ import annotations
 
@@ -42,7 +43,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--vit", type=Path, default=REPO / "runs" / "template_memory" / "vittrack_calibrated.safetensors")
     p.add_argument("--tune", action="store_true", help="choose the constants on the training side first")
-    p.add_argument("--setting", default="every=10,confidence=0.7,protected=0.5",
+    p.add_argument("--setting", default="every=20,confidence=0.7,protected=0.75",
                    help="memory constants without --tune: every=N,confidence=C,protected=P")
     p.add_argument("--data", default=str(shared_dir() / "data" / "dev-sequences"))
     p.add_argument("--split", default="dev")

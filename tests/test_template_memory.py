@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from test_models_vit import tiny_net, tiny_vit_spec, torch  # noqa: F401 (fixtures)
 
 from edgetrack.errors import ModelError, SpecError
@@ -23,7 +22,7 @@ MEMORY = dict(memory_tokens=24, memory_every=2, memory_confidence=0.5, memory_pr
 
 
 @pytest.fixture(scope="module")
-def weights(tiny_net):
+def weights(tiny_net):  # noqa: F811 (the imported fixture)
     return tiny_net.state_dict()
 
 

@@ -208,9 +208,10 @@ class Monitor:
             return 0.0
         return sigmoid(self.cal.logit_of(self.complete(evidence)))
 
-    def observe(self, evidence: dict[str, float]) -> tuple[float, State]:
-        """Confidence and state after one ordinary search (the target not LOST, or recovery off)."""
-        full = self.complete(evidence)
+    def observe(self, evidence: dict[str, float], full: dict[str, float] | None = None) -> tuple[float, State]:
+        """Confidence and state after one ordinary search (the target not LOST, or recovery off); ``full``:
+        :meth:`complete` of ``evidence`` when the caller has it already."""
+        full = self.complete(evidence) if full is None else full
         if len(self._peaks) < self.cal.ref_frames:
             self._peaks.append(evidence["peak"])
         return self.judge(full)
@@ -345,7 +346,7 @@ class Watch:
         """After an ordinary search that moved the target to ``box``: confidence and state; returns the box the
         target holds (the last trusted box once it is LOST and recovery is on)."""
         self.evidence = self.monitor.complete(evidence)
-        self.confidence, state = self.monitor.observe(evidence)
+        self.confidence, state = self.monitor.observe(evidence, self.evidence)
         if state is State.TRACKING:
             self.trusted = box
         elif state is State.LOST and self.recovery.enabled and self.trusted is not None:

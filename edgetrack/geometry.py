@@ -101,15 +101,20 @@ def padding_colour(image: np.ndarray, max_pixels: int = 1 << 18) -> tuple[float,
     return tuple(float(v) for v in cv2.mean(image[::step])[:3])
 
 
+_PAD_LIMIT = 3  # padded windows up to this many output sides are padded then resized, larger ones warped
+
+
 def crop_square(image: np.ndarray, center: tuple[float, float], side: float, out_size: int,
                 fill: Sequence[float]) -> np.ndarray:
     """Crop a ``side x side`` square centred on ``center`` and resize it to ``out_size``; pad with ``fill``.
 
     Equivalent to pysot's ``get_subwindow`` (integer-aligned window ``floor(c - (side+1)/2 + 0.5)``, bilinear
-    resize, constant padding). A window inside the image is cropped and resized; one that needs padding is cut
-    as a single affine warp of the part of the image under the window, so large padded regions cost nothing
-    extra. Either way only the window is read: the cost does not grow with the frame, even for a
-    non-contiguous frame (e.g. ``rgb[..., ::-1]``), which OpenCV would otherwise copy whole.
+    resize, constant padding). A window inside the image is cropped and resized. One that needs padding is
+    padded then resized, exactly as pysot does, while the padded window is small (up to ``_PAD_LIMIT`` times
+    ``out_size`` a side: about a quarter of the warp's one-thread cost); a larger one is cut as a single affine
+    warp of the part of the image under the window, so large padded regions cost nothing extra. Either way only
+    the window is read: the cost does not grow with the frame, even for a non-contiguous frame (e.g.
+    ``rgb[..., ::-1]``), which OpenCV would otherwise copy whole.
     """
     side = max(1, int(round(side)))
     x0 = math.floor(center[0] - (side + 1) / 2 + 0.5)
@@ -119,6 +124,12 @@ def crop_square(image: np.ndarray, center: tuple[float, float], side: float, out
         # window inside the image: exactly pysot's crop-then-resize, and 3-5x faster than the warp
         return cv2.resize(image[y0:y0 + side, x0:x0 + side], (out_size, out_size), interpolation=cv2.INTER_LINEAR)
     fill_value = tuple(float(v) for v in fill)
+    if side <= _PAD_LIMIT * out_size:
+        ix0, iy0, ix1, iy1 = max(x0, 0), max(y0, 0), min(x0 + side, iw), min(y0 + side, ih)
+        if ix0 < ix1 and iy0 < iy1:
+            padded = cv2.copyMakeBorder(image[iy0:iy1, ix0:ix1], iy0 - y0, y0 + side - iy1, ix0 - x0,
+                                        x0 + side - ix1, cv2.BORDER_CONSTANT, value=fill_value)
+            return cv2.resize(padded, (out_size, out_size), interpolation=cv2.INTER_LINEAR)
     # Bilinear samples fall within [x0 - 1, x0 + side]: cut that (clipped to the image) and warp only it.
     rx0, ry0 = min(max(x0 - 1, 0), iw - 1), min(max(y0 - 1, 0), ih - 1)
     rx1, ry1 = max(min(x0 + side + 1, iw), rx0 + 1), max(min(y0 + side + 1, ih), ry0 + 1)

@@ -162,6 +162,10 @@ class Session:
     def _search_rows(self, x: np.ndarray, states: list[TargetState], counts: list[int]) -> list[list[np.ndarray]]:
         """Each target's rows of the search outputs. Targets whose template inputs have the same shapes share a
         call (all of them, unless template memories of different sizes are being searched)."""
+        if len(states) == 1:
+            outs = self._run_search(x, batch_templates([states[0].zfs], counts[0]), 1)
+            require_finite(outs[:self.search.outputs_used], "search", self.files.root)
+            return [list(outs)]
         groups: dict[tuple, list[int]] = {}
         for i, st in enumerate(states):
             groups.setdefault(tuple(np.shape(z) for z in st.zfs), []).append(i)

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..errors import DataError
+from ..errors import DataError, InputError
 from ..models.base import SiameseNet
 from ..models.io import load_checkpoint, save_checkpoint
 from ..models.registry import build_model
@@ -91,6 +91,7 @@ class TrainConfig(RunSettings):
     prune: PruneSet = field(default_factory=PruneSet)
     cuts: dict = field(default_factory=dict)  # student name -> PruneConfig keys: more students cut from the teacher
     student_spec: str = ""  # a search's student_spec.json: that student (named in it) is cut from the teacher
+    fold_se: tuple[str, ...] = ()  # students whose squeeze-excite units become their mean gates (training.fold_se)
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     data: DataConfig = field(default_factory=DataConfig)
@@ -183,6 +184,12 @@ def build_students(cfg: TrainConfig, teacher: SiameseNet, calib=None) -> dict[st
         if cfg.init_from_teacher:
             init_from_teacher(net, teacher)
         students[name] = net
+    for name in cfg.fold_se:
+        from .fold_se import fold_se, mean_gates
+
+        if name not in students:
+            raise InputError(f"fold_se names {name!r}, which is not a student of this run ({sorted(students)})")
+        students[name] = fold_se(students[name], mean_gates(students[name], calib()))
     return students
 
 

@@ -38,15 +38,15 @@ def mean_gates(net: SiameseNet, crops: Iterable[tuple[torch.Tensor, torch.Tensor
     hooks = []
 
     def hook(i: int):
-        def fn(mod, args, out):
-            gate = mod.fc(args[0].mean(dim=(2, 3)))
+        def fn(mod, args, gate):  # the unit's gate branch: (batch, channels) gates
             sums[i] = sums.get(i, 0) + gate.double().sum(dim=0)
             counts[i] = counts.get(i, 0) + gate.shape[0]
         return fn
 
-    for i, block in _se_blocks(net).items():
+    blocks = _se_blocks(net)
+    for i, block in blocks.items():
         se = next(m for m in block.conv if isinstance(m, SqueezeExcite))
-        hooks.append(se.register_forward_hook(hook(i)))
+        hooks.append(se.fc.register_forward_hook(hook(i)))
     try:
         net.eval()
         for z, x in crops:
@@ -54,7 +54,7 @@ def mean_gates(net: SiameseNet, crops: Iterable[tuple[torch.Tensor, torch.Tensor
     finally:
         for h in hooks:
             h.remove()
-    if _se_blocks(net) and not counts:
+    if blocks and not counts:
         raise SpecError("no crops to measure the squeeze-excite gates on")
     return {i: (sums[i] / counts[i]).float() for i in sums}
 

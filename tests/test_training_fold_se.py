@@ -94,7 +94,8 @@ def test_training_folds_a_previous_stage_and_resumes_without_units(tmp_path, tin
         overrides = [f"teacher={tiny_checkpoint}", f"out={tmp_path / out}", f"steps={steps}", "checkpoint_every=2",
                      "log_every=1", "threads=1", "data.synthetic=2", "data.batch_size=2", "data.workers=0",
                      "data.samples_per_epoch=6", "optim.warmup_steps=1", "students=fast", "prune.calib_batches=1",
-                     "objective.mode=mimic", "prune.fast.drop_blocks=3", "prune.fast.tower_depth=0", *[f"{k}={v}" for k, v in extra.items()]]
+                     "objective.mode=mimic", "prune.fast.drop_blocks=3", "prune.fast.tower_depth=0",
+                     *[f"{k}={v}" for k, v in extra.items()]]
         return load_config(TrainConfig, None, overrides)
 
     first = config("stage1", 2)

@@ -11,11 +11,10 @@ from the teacher recovers that (``fold_se`` in a training config).
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterable
 from dataclasses import replace
-from typing import Iterable
 
 import torch
-from torch import nn
 
 from ..errors import SpecError
 from ..models.base import SiameseNet
@@ -74,7 +73,7 @@ def fold_se(net: SiameseNet, gates: dict[int, torch.Tensor]) -> SiameseNet:
     out = build_model(replace(net.spec, arch=arch))
     state = {k: v for k, v in net.state_dict().items() if not _in_se(k, blocks)}
     out.load_state_dict(state)
-    for i, block in blocks.items():
+    for i in blocks:
         layers, g = out.backbone.features[i].conv, gates[i]
         if len(layers) == 9:  # pw, BN, act, dw, BN, SE, act, pw, BN: scale the BN before the unit
             layers[4].weight.mul_(g)

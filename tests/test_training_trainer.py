@@ -54,6 +54,23 @@ def test_resume_after_interruption_matches_uninterrupted(tmp_path, tiny_checkpoi
     assert len((tmp_path / "interrupted" / "log.csv").read_text().strip().splitlines()) == 1 + 4
 
 
+def test_keep_every_keeps_weights_by_step_between_checkpoints(tmp_path, tiny_checkpoint):
+    """Snapshots at every ``keep_every`` steps, also where no checkpoint was due, each the weights of its step."""
+    from edgetrack.models.io import load_checkpoint
+
+    _train(_config(tmp_path, tiny_checkpoint, steps=3, keep_every=1, checkpoint_every=10, students="dull"))
+    out = tmp_path / "run"
+    assert sorted(p.name for p in out.glob("student_dull_step*")) == [f"student_dull_step{i}.safetensors"
+                                                                        for i in (1, 2, 3)]
+    last, kept, first = (load_checkpoint(out / f"student_dull{s}.safetensors").state_dict()
+                         for s in ("", "_step3", "_step1"))
+    for k, a in last.items():
+        assert torch.equal(a, kept[k]), k
+    assert any(not torch.equal(a, first[k]) for k, a in last.items())
+    with pytest.raises(InputError, match="keep_every"):
+        _train(_config(tmp_path, tiny_checkpoint, out="bad", keep_every=-1))
+
+
 def test_supervised_baseline_uses_ground_truth_only(tmp_path, tiny_checkpoint):
     _, result = _train(_config(tmp_path, tiny_checkpoint, mode="nokd", steps=2))
     assert "dull/cls" in result and "dull/ts" not in result

@@ -92,6 +92,7 @@ class TrainConfig(RunSettings):
     cuts: dict = field(default_factory=dict)  # student name -> PruneConfig keys: more students cut from the teacher
     student_spec: str = ""  # a search's student_spec.json: that student (named in it) is cut from the teacher
     fold_se: tuple[str, ...] = ()  # students whose squeeze-excite units become their mean gates (training.fold_se)
+    keep_every: int = 0  # also keep every student's weights each N steps (student_<name>_step<N>.safetensors)
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     data: DataConfig = field(default_factory=DataConfig)
@@ -219,6 +220,8 @@ class Trainer:
     """Owns the models, optimizers and logs of one run; ``run()`` trains to ``cfg.steps``."""
 
     def __init__(self, cfg: TrainConfig, loader_factory, dist: ddp.DistInfo | None = None) -> None:
+        if cfg.keep_every < 0:
+            raise InputError(f"keep_every must be 0 (off) or a number of steps, got {cfg.keep_every}")
         self.cfg = cfg
         self.dist = dist or ddp.DistInfo()
         self.out = Path(cfg.out)
@@ -263,7 +266,8 @@ class Trainer:
         self.step = int(state["step"])
         self.ks_gate.update(state.get("ks_gate", {}))
 
-    def checkpoint(self) -> None:
+    def checkpoint(self, keep: bool = False) -> None:
+        """The resumable state and every student's weights; with ``keep``, a copy of the weights named by step."""
         if not self.dist.is_main:
             return
         save_state(self.out, {"names": self.names, "step": self.step, "rng": rng_state(), "ks_gate": self.ks_gate,
@@ -271,6 +275,8 @@ class Trainer:
                               "optims": {n: o.state_dict() for n, o in self.optims.items()}})
         for n, m in self.students.items():
             save_checkpoint(m.eval(), self.out / f"student_{n}.safetensors", {"step": str(self.step)})
+            if keep:
+                save_checkpoint(m, self.out / f"student_{n}_step{self.step}.safetensors", {"step": str(self.step)})
             m.train()
         if any(g["steps"] for g in self.ks_gate.values()):
             from ..data.fileio import atomic_write_text
@@ -366,8 +372,9 @@ class Trainer:
                 self.log.add(self.step, values)
                 bar.set_postfix({k.split("/")[0][:4] + ":" + k.split("/")[-1]: f"{v:.3f}"
                                  for k, v in values.items() if k.endswith("/total")})
-            if self.step % cfg.checkpoint_every == 0 or self.step == cfg.steps:
-                self.checkpoint()
+            keep = cfg.keep_every > 0 and self.step % cfg.keep_every == 0
+            if keep or self.step % cfg.checkpoint_every == 0 or self.step == cfg.steps:
+                self.checkpoint(keep)
         return values
 
 

@@ -128,3 +128,31 @@ def test_dev_table_script(tmp_path, capsys):
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["trackers"]["opencv-kcf"]["overall"]["n_sequences"] == 2
     assert (tmp_path / "success.png").is_file() and (tmp_path / "precision.png").is_file()
+
+
+def test_budget_curve_script(tmp_path, capsys):
+    """Snapshot rows by step, other rows as references, one panel per mode; a folder without a report is an
+    error that names it."""
+    spec = importlib.util.spec_from_file_location("budget_curve", REPO / "benchmarks" / "budget_curve.py")
+    budget_curve = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(budget_curve)
+
+    def row(name, auc):
+        return {"tracker": name, "auc": auc, "dev_auc": auc + 0.05, "pool_auc": auc - 0.2}
+
+    for mode, shift in (("lt", 0.0), ("st", -0.01)):
+        (tmp_path / mode).mkdir()
+        rows = [row("s2000", 0.60 + shift), row("teacher", 0.64), row("s1000", 0.62 + shift)]
+        (tmp_path / mode / "students_table.json").write_text(json.dumps({"rows": rows}))
+    png = tmp_path / "curve.png"
+    assert budget_curve.main(["--tables", f"long-term={tmp_path / 'lt'},short-term={tmp_path / 'st'}",
+                              "--out", str(png)]) == 0
+    out = capsys.readouterr().out
+    report = json.loads(out[:out.index("\n| mode")])
+    assert list(report["long-term"]["steps"]) == ["1000", "2000"]
+    assert report["short-term"]["steps"]["2000"]["auc"] == pytest.approx(0.59)
+    assert list(report["long-term"]["references"]) == ["teacher"]
+    assert "| short-term | step 1000 | 0.610 | 0.660 | 0.410 |" in out
+    assert png.is_file() and png.stat().st_size > 1000
+    with pytest.raises(SystemExit, match="students_table.json"):
+        budget_curve.main(["--tables", f"lt={tmp_path / 'missing'}"])

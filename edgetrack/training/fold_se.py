@@ -20,6 +20,7 @@ from ..errors import SpecError
 from ..models.base import SiameseNet
 from ..models.blocks import InvertedResidual, SqueezeExcite
 from ..models.registry import build_model
+from .prune import forward_crops
 
 
 def _se_blocks(net: SiameseNet) -> dict[int, InvertedResidual]:
@@ -46,13 +47,7 @@ def mean_gates(net: SiameseNet, crops: Iterable[tuple[torch.Tensor, torch.Tensor
     for i, block in blocks.items():
         se = next(m for m in block.conv if isinstance(m, SqueezeExcite))
         hooks.append(se.fc.register_forward_hook(hook(i)))
-    try:
-        net.eval()
-        for z, x in crops:
-            net.search(x, *net.template(z))
-    finally:
-        for h in hooks:
-            h.remove()
+    forward_crops(net, crops, hooks)
     if blocks and not counts:
         raise SpecError("no crops to measure the squeeze-excite gates on")
     return {i: (sums[i] / counts[i]).float() for i in sums}

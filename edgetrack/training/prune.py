@@ -172,6 +172,19 @@ def _consumers(net: SiameseNet) -> dict[str, nn.Module]:
 
 
 @torch.no_grad()
+def forward_crops(net: SiameseNet, crops: Iterable[tuple[torch.Tensor, torch.Tensor]], hooks: list) -> None:
+    """Run ``(z, x)`` batches of crops through ``net`` in eval mode for what its ``hooks`` record, then remove the
+    hooks, however the pass ends."""
+    try:
+        net.eval()
+        for z, x in crops:
+            net.search(x, *net.template(z))
+    finally:
+        for h in hooks:
+            h.remove()
+
+
+@torch.no_grad()
 def measure(net: SiameseNet, crops: Iterable[tuple[torch.Tensor, torch.Tensor]]) -> Stats:
     """Channel mean and mean square of every consumer's input, over ``(z, x)`` batches of real crops
     (already normalised as the network expects)."""
@@ -190,13 +203,7 @@ def measure(net: SiameseNet, crops: Iterable[tuple[torch.Tensor, torch.Tensor]])
 
     for name, mod in _consumers(net).items():
         hooks.append(mod.register_forward_pre_hook(hook(name)))
-    try:
-        net.eval()
-        for z, x in crops:
-            net.search(x, *net.template(z))
-    finally:
-        for h in hooks:
-            h.remove()
+    forward_crops(net, crops, hooks)
     if not stats.n:
         raise SpecError("no crops to measure channel importance on")
     for d in (stats.mean, stats.sq):

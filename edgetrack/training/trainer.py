@@ -7,6 +7,7 @@ terms use detached peers) and one optimizer step per student. Every ``checkpoint
 """
 from __future__ import annotations
 
+import functools
 import json
 import math
 import time
@@ -159,10 +160,11 @@ def student_names(cfg: TrainConfig) -> list[str]:
 
 def build_students(cfg: TrainConfig, teacher: SiameseNet, calib=None) -> dict[str, SiameseNet]:
     """Every student of the run: from ``init_run`` checkpoints, cut from the teacher (:func:`student_cuts`)
-    or built by kind and initialised from teacher slices. ``calib()`` gives batches for the pruning stats."""
-    import json
-
+    or built by kind and initialised from teacher slices. ``calib()`` gives the real crops that the pruning
+    statistics and the squeeze-excite mean gates are measured on (read once)."""
     students, stats, cuts = {}, None, student_cuts(cfg)
+    if calib is not None:
+        calib = functools.cache(calib)
     for name in student_names(cfg):
         if cfg.init_run:
             students[name] = load_checkpoint(Path(cfg.init_run) / f"student_{name}.safetensors")

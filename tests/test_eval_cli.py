@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+import edgetrack
 from edgetrack.cli import bench
 
 REPO = Path(__file__).resolve().parents[1]
@@ -54,8 +55,13 @@ def test_default_model_runs(tmp_path, capsys):
     assert _bench(tmp_path) == 0
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     assert report["trackers"]["edgetrack"]["overall"]["n_sequences"] == 1
-    ident = json.loads((tmp_path / "out" / "results" / "edgetrack" / "identity.json").read_text())
+    path = tmp_path / "out" / "results" / "edgetrack" / "identity.json"
+    ident = json.loads(path.read_text())
     assert ident["backend"] == "onnxruntime" and ident["device"] == "cpu" and len(ident["model_sha256"]) == 64
+    assert ident["edgetrack"] == edgetrack.__version__
+    path.write_text(json.dumps({**ident, "edgetrack": "0.0.1"}))  # results of another edgetrack release
+    assert _bench(tmp_path) == 2
+    assert "edgetrack: 0.0.1 -> " + edgetrack.__version__ in capsys.readouterr().err
 
 
 def test_short_term_is_part_of_the_identity(tmp_path, capsys):

@@ -1,7 +1,8 @@
 """What produced a tracker's results: stored beside them so a re-run never reuses another tracker's boxes.
 
-A tracker's results folder holds ``identity.json``: kind, model file hash, the backend actually used, device,
-threads, the spec and the long-term mode (edgetrack), or the OpenCV version and model hash (peers). A later run
+A tracker's results folder holds ``identity.json``: kind, edgetrack's version, model file hash, the backend
+actually used, device, threads, the spec and the long-term mode (edgetrack), or the OpenCV version and model hash
+(peers). The version is there because the runtime's own code (crops, decoding, states) makes the boxes too. A later run
 under the same label resumes only when the identity is the same; otherwise it stops with a :class:`DataError`
 naming what differs (nothing is overwritten).
 """
@@ -38,7 +39,10 @@ def _edgetrack_identity(factory) -> dict[str, Any]:
     files = locate(None if factory.model in (None, "default") else factory.model)
     root = Path(files.root)
     graphs = [root] if root.is_file() else [p for p in root.iterdir() if p.is_file() and p.name != "export.json"]
-    return {"model_sha256": files_hash(graphs), "backend": resolve_backend_name(files, factory.backend),
+    from .. import __version__
+
+    return {"edgetrack": __version__, "model_sha256": files_hash(graphs),
+            "backend": resolve_backend_name(files, factory.backend),
             "device": factory.device, "threads": factory.threads, "spec": files.spec.to_dict(),
             "long_term": factory.long_term}
 

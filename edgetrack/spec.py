@@ -27,6 +27,9 @@ class TrackerSpec:
 
     Pixel values fed to the network are ``(pixel - mean) / std`` in ``channel_order``; crops are padded with
     the per-channel image mean. ``window_influence``, ``penalty_k`` and ``lr`` follow pysot's definitions.
+    ``score_origin`` is the offset in crop pixels of score-map cell 0 (x and y) from the search crop's centre
+    (``instance_size // 2``); ``None`` is pysot's ``-(score_size // 2) * stride``. :meth:`with_search_size` sets
+    it when a network runs on a search crop of another size than it was trained on.
     ``template_factor`` > 0 (the ``vit`` family) makes the template crop ``template_factor * sqrt(w * h)`` wide
     instead of the context rule; :mod:`edgetrack.runtime.centre_head` says how the vit family uses the rest.
     ``calibration`` maps each update's evidence to its result's confidence and state
@@ -45,6 +48,7 @@ class TrackerSpec:
     context_amount: float = 0.5
     stride: int = 16
     score_size: int = 16
+    score_origin: float | None = None
     template_feat_size: int = 8
     mean: tuple[float, float, float] = (0.0, 0.0, 0.0)
     std: tuple[float, float, float] = (1.0, 1.0, 1.0)
@@ -83,6 +87,8 @@ class TrackerSpec:
         for key, value in out.items():
             if isinstance(value, tuple):
                 out[key] = list(value)
+        if out["score_origin"] is None:  # pysot's rule: files of specs that do not need the key stay as they were
+            del out["score_origin"]
         return out
 
     def to_json(self) -> str:
@@ -121,6 +127,39 @@ class TrackerSpec:
         """A copy with some constants changed (validated again)."""
         return replace(self, **changes)
 
+    @property
+    def origin(self) -> float:
+        """Offset of score-map cell 0 from the search crop's centre, in crop pixels (see ``score_origin``)."""
+        if self.score_origin is not None:
+            return float(self.score_origin)
+        return float(-(self.score_size // 2) * self.stride)
+
+    def with_search_size(self, instance_size: int) -> TrackerSpec:
+        """This spec for a search crop of ``instance_size`` pixels (same network, same weights): the score map
+        gains or loses one cell per ``stride`` pixels, and cell 0 keeps its place relative to the crop's top-left
+        corner, where a fully convolutional network's first cell looks. (pysot's rule, which re-centres the cells
+        on the crop, agrees only when the map changes by an even number of cells; otherwise every box would be
+        off by half a stride.) For the families whose score maps are fully convolutional: nanotrack, siamrpn."""
+        if self.family not in ("nanotrack", "siamrpn"):
+            raise SpecError(f"the search size of a {self.family!r} spec cannot be changed (nanotrack and siamrpn "
+                            "score maps can)")
+        if isinstance(instance_size, bool) or not isinstance(instance_size, int):
+            raise SpecError(f"search size must be an integer, got {instance_size!r}")
+        diff = instance_size - self.instance_size
+        if diff % self.stride:
+            raise SpecError(f"search size {instance_size} must differ from {self.instance_size} by a multiple of the "
+                            f"stride {self.stride}")
+        score = self.score_size + diff // self.stride
+        if instance_size < self.exemplar_size or score < 1:
+            raise SpecError(f"search size {instance_size} is smaller than the exemplar ({self.exemplar_size})")
+        return replace(self, instance_size=instance_size, score_size=score,
+                       score_origin=self.origin_for(instance_size))
+
+    def origin_for(self, instance_size: int) -> float:
+        """:attr:`origin` for a search crop of ``instance_size`` pixels, cell 0 staying where it is relative to
+        the crop's top-left corner (see :meth:`with_search_size`)."""
+        return self.origin + self.instance_size // 2 - instance_size // 2
+
 
 def _check(cond: bool, message: str) -> None:
     if not cond:
@@ -141,6 +180,8 @@ def validate(spec: TrackerSpec) -> None:
         _check(isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_INT_FIELD,
                f"{name} must be a positive integer up to {MAX_INT_FIELD}, got {value!r}")
     _check(spec.instance_size >= spec.exemplar_size, "instance_size must be >= exemplar_size")
+    _check(spec.score_origin is None or (_is_num(spec.score_origin) and abs(spec.score_origin) <= MAX_INT_FIELD),
+           f"score_origin must be null or a finite number of pixels, got {spec.score_origin!r}")
     for name in ("context_amount", "window_influence", "penalty_k", "lr", "scale_step", "scale_penalty",
                  "scale_lr", "lost_threshold", "template_factor"):
         _check(_is_num(getattr(spec, name)), f"{name} must be a finite number, got {getattr(spec, name)!r}")

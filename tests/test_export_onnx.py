@@ -53,3 +53,22 @@ def test_export_cli_rejects_non_checkpoint(tmp_path, capsys):
     bogus.write_bytes(b"x")
     assert export_main([str(bogus)]) == 2
     assert "edgetrack checkpoint" in capsys.readouterr().err
+
+
+def test_bundle_at_another_search_size(tiny_checkpoint, tmp_path):
+    """The bundling step can ship a student at a smaller search crop: graphs, checkpoint and provenance agree."""
+    import json
+
+    from edgetrack import Tracker
+    from edgetrack.checkpoint import read_spec
+    from edgetrack.training.bundle import bundle
+
+    info = bundle(tiny_checkpoint, "tiny at 239", tmp_path / "b", search_size=239)
+    spec = read_spec(tmp_path / "b" / "model.safetensors")
+    assert info["search_size"] == 239 == spec.instance_size and spec.origin == -120.0
+    assert json.loads((tmp_path / "b" / "provenance.json").read_text())["search_size"] == 239
+    tracker = Tracker(tmp_path / "b", allow_ungated=True)
+    assert tracker.spec == spec
+    frame = np.zeros((120, 160, 3), np.uint8)
+    tracker.init(frame, (60, 40, 30, 30))
+    assert np.all(np.isfinite(tracker.update(frame).box))

@@ -123,6 +123,27 @@ def test_cli_gate_failure_keeps_marked_files(tiny_checkpoint, tiny_dataset, tmp_
     assert (out / "template.onnx").is_file() and (out / "search.onnx").is_file()
 
 
+def test_cli_search_size(tiny_checkpoint, tiny_dataset, tmp_path, capsys):
+    """--search-size exports the same weights for smaller search crops: the spec in every file says so, and the
+    export passes its gate against the FP32 reference of the same size."""
+    from edgetrack import Tracker
+    from edgetrack.models.io import load_checkpoint as load
+
+    out = tmp_path / "s239"
+    code, _, err = _run([str(tiny_checkpoint), "--format", "onnx", "--search-size", "239", "--val-data",
+                         str(tiny_dataset), "--val-frames", "6", "--out", str(out), "--no-progress"], capsys)
+    assert code == 0, err
+    tracker = Tracker(out)
+    spec = tracker.spec
+    assert (spec.instance_size, spec.score_size, spec.origin) == (239, 15, -120.0)
+    assert load(tiny_checkpoint).spec.instance_size == 255
+    search = onnx.load(str(out / "search.onnx"))
+    assert [d.dim_value for d in search.graph.input[0].type.tensor_type.shape.dim][1:] == [3, 239, 239]
+    code, _, err = _run([str(tiny_checkpoint), "--format", "onnx", "--search-size", "250", "--out",
+                         str(tmp_path / "bad")], capsys)
+    assert code == 2 and "multiple of the stride" in err
+
+
 def test_cli_bad_input(tiny_checkpoint, tmp_path, capsys):
     corrupt = tmp_path / "corrupt.safetensors"
     corrupt.write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{not json")

@@ -166,6 +166,25 @@ def test_anchors_follow_pysot_layout():
     assert anchors[0].tolist() == [-8, -8, 88, 40] and anchors[9].tolist() == [-8, -8, 64, 64]
 
 
+def test_smaller_search_crop_decodes_where_the_network_looks():
+    """A 239-px crop cut 16 px right of and below a 255-px one: its cell (i, j) looks where the 255 crop's
+    (i + 1, j + 1) does, so both must decode to the same crop pixels (anchor-free points and RPN anchors)."""
+    from conftest import tiny_spec
+
+    from edgetrack.runtime.target import AnchorFreeSearch
+    from edgetrack.spec import TrackerSpec
+
+    spec = tiny_spec()
+    small = spec.with_search_size(239)
+    big_pts = AnchorFreeSearch(spec).points.reshape(16, 16, 2)
+    small_pts = AnchorFreeSearch(small).points.reshape(15, 15, 2)
+    np.testing.assert_array_equal(small_pts + 239 // 2 + 16, big_pts[1:, 1:] + 255 // 2)
+    rpn = TrackerSpec(family="siamrpn", stride=8, score_size=17, anchor_ratios=(1.0,), anchor_scales=(8,))
+    big_a = pp.make_anchors(rpn).reshape(17, 17, 4)
+    small_a = pp.make_anchors(rpn.with_search_size(247)).reshape(16, 16, 4)
+    np.testing.assert_array_equal(small_a[..., :2] + 247 // 2 + 8, big_a[1:, 1:, :2] + 255 // 2)
+
+
 def test_penalty_is_one_without_change():
     boxes = np.array([[0.0], [0.0], [40.0], [20.0]])
     assert np.allclose(pp.scale_ratio_penalty(boxes, 40.0, 20.0, 0.15), 1.0)

@@ -78,3 +78,48 @@ def test_checkpoint_with_broken_spec(tmp_path):
     save_file({"a": np.zeros(2, np.float32)}, str(path), metadata={"edgetrack_spec": json.dumps(data)})
     with pytest.raises(SpecError, match="stride"):
         read_spec(path)
+
+
+# ----------------------------------------------------------------- search size
+def test_with_search_size_keeps_cell_zero_at_the_crop_corner():
+    """255 -> 239 px: one cell fewer, and cell 0 keeps its offset from the crop's top-left corner (pysot's rule,
+    which re-centres the cells, would move every point by half a stride)."""
+    spec = nanotrack_spec(2)
+    assert (spec.instance_size, spec.score_size, spec.score_origin, spec.origin) == (255, 16, None, -128.0)
+    small = spec.with_search_size(239)
+    assert (small.instance_size, small.score_size, small.origin) == (239, 15, -120.0)
+    assert small.origin + 239 // 2 == spec.origin + 255 // 2  # cell 0 in crop pixels: -1 for both
+    assert -(small.score_size // 2) * small.stride == -112.0  # what pysot's rule would have said
+    assert small.with_search_size(255).origin == spec.origin
+    assert TrackerSpec.from_json(small.to_json()) == small
+    v3 = nanotrack_spec(3)  # 15 cells at 255 px: pysot's origin -112
+    assert v3.with_search_size(223).origin == -112 + 127 - 111
+    assert spec.with_search_size(287).score_size == 18
+
+
+def test_spec_files_without_an_origin_stay_as_they_were():
+    spec = nanotrack_spec(2)
+    assert "score_origin" not in spec.to_dict()
+    assert TrackerSpec.from_dict(spec.to_dict()) == spec
+    assert spec.with_search_size(239).to_dict()["score_origin"] == -120.0
+
+
+@pytest.mark.parametrize("size, message", [(250, "multiple of the stride"), (111, "smaller than the exemplar"),
+                                           (239.0, "must be an integer"), (True, "must be an integer")])
+def test_with_search_size_rejects_bad_sizes(size, message):
+    with pytest.raises(SpecError, match=message):
+        nanotrack_spec(2).with_search_size(size)
+
+
+def test_with_search_size_refuses_families_without_a_convolutional_score_map():
+    spec = TrackerSpec(family="siamfc", score_size=17, stride=8, scale_num=3)
+    with pytest.raises(SpecError, match="cannot be changed"):
+        spec.with_search_size(263)
+
+
+@pytest.mark.parametrize("origin", [float("nan"), "left", 1e9])
+def test_spec_rejects_bad_score_origin(origin):
+    data = nanotrack_spec(2).to_dict()
+    data["score_origin"] = origin
+    with pytest.raises(SpecError, match="score_origin"):
+        TrackerSpec.from_dict(data)

@@ -211,6 +211,18 @@ def test_anchor_free_targets_centred_box():
     assert (sampled["cls_label"] == 1).sum() == (full["cls_label"] == 1).sum() == 9
 
 
+def test_targets_of_another_crop_size_use_the_points_the_runtime_decodes_with():
+    from edgetrack.runtime.target import AnchorFreeSearch
+
+    spec = nanotrack_spec(2)
+    for size in (239, 255, 271):
+        maker = TargetMaker(spec, instance_size=size)
+        runtime = AnchorFreeSearch(spec.with_search_size(size)).points + size // 2
+        s = maker.score_size
+        np.testing.assert_array_equal(maker.points.reshape(2, -1).T, runtime)
+        assert s == spec.with_search_size(size).score_size
+
+
 def test_rpn_targets_on_an_anchor_sized_box():
     from edgetrack.models.siamrpn import siamrpn_spec
 

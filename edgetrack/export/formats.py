@@ -105,6 +105,7 @@ class ExportRequest:
     dynamic_batch: bool = True
     seed: int = 0
     notes: tuple[str, ...] = ()
+    search_size: int | None = None
 
 
 @dataclass(frozen=True)
@@ -128,6 +129,7 @@ class ExportArgs:
     simplify: bool = True
     dynamic_batch: bool = True
     seed: int = 0
+    search_size: int | None = None
 
 
 def resolve_model(model: str) -> Path:
@@ -230,6 +232,8 @@ def _check_numbers(args: ExportArgs, formats: tuple[str, ...]) -> None:
             raise InputError("--dla selects a Jetson DLA core for TensorRT engines; it needs --format tensorrt")
         if args.dla < 0:
             raise InputError(f"--dla must be a DLA core index (0 or 1), got {args.dla}")
+    if args.search_size is not None and not 8 <= args.search_size <= 4096:
+        raise InputError(f"--search-size must be a crop side in pixels (e.g. 239 or 255), got {args.search_size}")
 
 
 def default_out(model: str, model_path: Path, format_name: str, precision: str) -> Path:
@@ -268,4 +272,5 @@ def validate_request(args: ExportArgs, platform: Platform) -> ExportRequest:
         calib_pairs=args.calib_pairs, max_drop=DEFAULT_MAX_DROP if args.max_drop is None else args.max_drop,
         accuracy_control=args.max_drop is not None, val_data=val_data, val_frames=args.val_frames,
         workspace_gb=args.workspace, device=args.device, dla_core=args.dla, opset=args.opset,
-        simplify=args.simplify, dynamic_batch=args.dynamic_batch, seed=args.seed, notes=notes)
+        simplify=args.simplify, dynamic_batch=args.dynamic_batch, seed=args.seed, notes=notes,
+        search_size=args.search_size)

@@ -62,3 +62,14 @@ def load_checkpoint(path: str | os.PathLike) -> SiameseNet:
     """Load an edgetrack checkpoint into a network in eval mode; raises ModelError/SpecError when it does not fit."""
     spec, arrays = load_arrays(path)
     return model_from_arrays(spec, arrays, str(path))
+
+
+def with_search_size(model: SiameseNet, instance_size: int) -> SiameseNet:
+    """The same network and weights for search crops of ``instance_size`` pixels
+    (:meth:`~edgetrack.spec.TrackerSpec.with_search_size`: a smaller crop is faster, and sees less around the
+    target); the score map is checked against the new spec."""
+    spec = model.spec.with_search_size(instance_size)
+    arrays = {k: v.detach().cpu().numpy() for k, v in model.state_dict().items()}
+    resized = model_from_arrays(spec, arrays, f"{spec.name or spec.family} at search size {instance_size}")
+    check_output_shapes(resized)
+    return resized

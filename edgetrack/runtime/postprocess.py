@@ -4,6 +4,7 @@ All candidate boxes are ``(cx, cy, w, h)`` in search-crop pixels relative to the
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import cv2
@@ -24,9 +25,10 @@ def cosine_window(size: int) -> np.ndarray:
     return np.outer(hanning, hanning).reshape(-1)
 
 
-def grid_points(score_size: int, stride: int) -> np.ndarray:
-    """(N, 2) x/y of score-map cells relative to the crop centre: ``-(S//2)*stride + i*stride``."""
-    ori = -(score_size // 2) * stride
+def grid_points(score_size: int, stride: int, origin: float | None = None) -> np.ndarray:
+    """(N, 2) x/y of score-map cells relative to the crop centre: ``origin + i*stride``; ``origin`` defaults to
+    pysot's ``-(S//2)*stride`` (a spec gives its own: :attr:`~edgetrack.spec.TrackerSpec.origin`)."""
+    ori = -(score_size // 2) * stride if origin is None else origin
     coords = ori + stride * np.arange(score_size, dtype=np.float64)
     xx, yy = np.meshgrid(coords, coords)
     return np.stack([xx.reshape(-1), yy.reshape(-1)], axis=1)
@@ -41,20 +43,25 @@ def make_anchors(spec: TrackerSpec) -> np.ndarray:
         hs = int(ws * ratio)
         for scale in spec.anchor_scales:
             shapes.append((ws * scale, hs * scale))
-    points = grid_points(spec.score_size, spec.stride)
+    points = grid_points(spec.score_size, spec.stride, spec.origin)
     anchors = [np.column_stack([points, np.tile([w, h], (len(points), 1))]) for w, h in shapes]
     return np.concatenate(anchors, axis=0)
 
 
 def foreground_prob(cls: np.ndarray, activation: str) -> np.ndarray:
     """Foreground probability per cell from logits ``(K*C, S, S)`` (C=2 softmax halves, or C=1 sigmoid)."""
-    flat = cls.astype(np.float64).reshape(cls.shape[0], -1)
+    flat = cls.reshape(cls.shape[0], -1)
     if activation == "sigmoid":
-        logit = flat.reshape(-1)
+        logit = flat.astype(np.float64).reshape(-1)
     else:
         half = flat.shape[0] // 2
-        logit = (flat[half:] - flat[:half]).reshape(-1)
-    return 0.5 * (1.0 + np.tanh(0.5 * logit))  # the logistic function, without overflow
+        logit = np.subtract(flat[half:], flat[:half], dtype=np.float64).reshape(-1)
+    # 0.5 * (1 + tanh(0.5 * logit)): the logistic function without overflow, in place (a few calls per update)
+    logit *= 0.5
+    np.tanh(logit, out=logit)
+    logit += 1.0
+    logit *= 0.5
+    return logit
 
 
 def decode_anchor_free(cls: np.ndarray, reg: np.ndarray, points: np.ndarray, activation: str) -> Candidates:
@@ -79,7 +86,7 @@ def _change(r: np.ndarray) -> np.ndarray:
     return np.maximum(r, 1.0 / r)
 
 
-def _sz(w: np.ndarray, h: np.ndarray) -> np.ndarray:
+def _sz(w, h):
     pad = (w + h) * 0.5
     return np.sqrt((w + pad) * (h + pad))
 
@@ -88,9 +95,17 @@ def scale_ratio_penalty(boxes: np.ndarray, target_w: float, target_h: float, pen
     """pysot's penalty for changes of scale and aspect ratio (target size given in crop pixels)."""
     w = np.maximum(boxes[2], 1e-6)
     h = np.maximum(boxes[3], 1e-6)
-    s_c = _change(_sz(w, h) / _sz(np.float64(target_w), np.float64(target_h)))
-    r_c = _change((target_w / target_h) / (w / h))
-    return np.exp(-(r_c * s_c - 1.0) * penalty_k)
+    target_w, target_h = float(target_w), float(target_h)
+    pad = (target_w + target_h) * 0.5
+    s_c = _sz(w, h)
+    s_c /= math.sqrt((target_w + pad) * (target_h + pad))
+    s_c = _change(s_c)
+    r_c = np.divide(target_w / target_h, np.divide(w, h, out=w), out=w)
+    r_c = _change(r_c)
+    r_c *= s_c
+    r_c -= 1.0
+    r_c *= -penalty_k  # -(r_c * s_c - 1) * k, in place
+    return np.exp(r_c, out=r_c)
 
 
 @dataclass(frozen=True)
@@ -105,8 +120,9 @@ def choose(cands: Candidates, target_w: float, target_h: float, window: np.ndarr
     """Penalise, mix with the cosine window, take the best, and compute the size-smoothing rate."""
     penalty = scale_ratio_penalty(cands.boxes, target_w, target_h, spec.penalty_k)
     pscore = penalty * cands.scores
-    pscore = pscore * (1.0 - spec.window_influence) + window * spec.window_influence
-    best = int(np.argmax(pscore))
+    pscore *= 1.0 - spec.window_influence
+    pscore += window * spec.window_influence
+    best = int(pscore.argmax())
     score = float(cands.scores[best])
     return Choice(cands.boxes[:, best].copy(), score, float(penalty[best] * score * spec.lr))
 

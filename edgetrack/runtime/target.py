@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import ModelError
-from ..geometry import clip_state, context_size, crop_square, cxcywh_to_xywh
+from ..geometry import clip_state, context_size, crop_square
 from ..spec import TrackerSpec
 from . import centre_head as ch
 from . import postprocess as pp
@@ -56,7 +56,8 @@ class TargetState:
 
     def box(self) -> tuple[float, float, float, float]:
         """The current box as (x, y, w, h) floats."""
-        return tuple(float(v) for v in cxcywh_to_xywh(self.cx, self.cy, self.w, self.h))
+        cx, cy, w, h = float(self.cx), float(self.cy), float(self.w), float(self.h)
+        return (cx - (w - 1) / 2, cy - (h - 1) / 2, w, h)  # geometry.cxcywh_to_xywh, without an array
 
 
 def make_result(state: TargetState, score: float, latency_ms: float, spec: TrackerSpec) -> TrackResult:
@@ -155,7 +156,7 @@ class AnchorFreeSearch(CandidateSearch):
 
     def __init__(self, spec: TrackerSpec) -> None:
         super().__init__(spec)
-        self.points = pp.grid_points(spec.score_size, spec.stride)
+        self.points = pp.grid_points(spec.score_size, spec.stride, spec.origin)
 
     def candidates(self, cls: np.ndarray, reg: np.ndarray) -> pp.Candidates:
         return pp.decode_anchor_free(cls, reg, self.points, self.spec.score_activation)

@@ -2,6 +2,7 @@
 
     python -m edgetrack.training.bundle runs/pruned_v2/stage2/student_fast.safetensors --note "..."
     python -m edgetrack.training.bundle runs/pruned_v2/stage2/student_accurate.safetensors --name accurate
+    python -m edgetrack.training.bundle runs/fast_budget/student_fast_step1000.safetensors --search-size 239
 
 Writes ``edgetrack/assets/<name>/template.onnx`` + ``search.onnx`` (the runtime needs nothing else) and
 ``model.safetensors`` (for ``edgetrack-export <name>`` and fine-tuning), plus ``provenance.json``
@@ -20,19 +21,28 @@ from ..data.fileio import atomic_write_text
 from ..runtime.model_files import default_model_dir
 
 
-def bundle(checkpoint: Path, note: str = "", target: Path | None = None, extra: dict | None = None) -> dict:
+def bundle(checkpoint: Path, note: str = "", target: Path | None = None, extra: dict | None = None,
+           search_size: int | None = None) -> dict:
+    """Export ``checkpoint`` into ``target`` (default: the bundled default's folder); ``search_size`` runs the
+    network on search crops of that size (:func:`edgetrack.models.io.with_search_size`)."""
     from ..export import export_onnx
     from ..models.complexity import count_macs
-    from ..models.io import load_checkpoint
+    from ..models.io import load_checkpoint, save_checkpoint, with_search_size
 
     target = target or default_model_dir()
     net = load_checkpoint(checkpoint)
+    if search_size is not None and search_size != net.spec.instance_size:
+        net = with_search_size(net, search_size)
     result = export_onnx(net, target)
-    shutil.copyfile(checkpoint, target / "model.safetensors")
+    if net.spec.score_origin is None:
+        shutil.copyfile(checkpoint, target / "model.safetensors")
+    else:  # the checkpoint carries the spec the graphs were exported with
+        save_checkpoint(net, target / "model.safetensors")
     info = {
         "source_checkpoint": checkpoint.name,
         "sha256": hashlib.sha256(checkpoint.read_bytes()).hexdigest(),
         "spec_name": net.spec.name,
+        "search_size": net.spec.instance_size,
         "note": note,
         "parity_vs_torch": result.max_rel_diff,
         **count_macs(net),
@@ -49,13 +59,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--note", default="", help="one line: what the model is (shown by `edgetrack models`)")
     p.add_argument("--name", default="default", help="bundled model name (folder under edgetrack/assets)")
     p.add_argument("--extra", type=Path, default=None, help="JSON object merged into provenance.json")
+    p.add_argument("--search-size", type=int, default=None,
+                   help="search crop side the model tracks with (default: the checkpoint's; a multiple of the "
+                        "stride away from it)")
     args = p.parse_args(argv)
     from ..runtime.registry import bundled_dir
 
     extra = json.loads(args.extra.read_text()) if args.extra else None
     target = bundled_dir(args.name)
     target.mkdir(parents=True, exist_ok=True)
-    print(json.dumps(bundle(args.checkpoint, args.note, target, extra), indent=2))
+    print(json.dumps(bundle(args.checkpoint, args.note, target, extra, args.search_size), indent=2))
     return 0
 
 

@@ -164,7 +164,8 @@ class CandidateEvaluator:
         total = 0.0
         for b in self.val:
             (cls, reg), _ = net.forward_train(normalise(b["template"], net.spec), normalise(b["search"], net.spec))
-            points = score_points(cls.shape[-1], net.spec.stride, b["search"].shape[-1])
+            size = b["search"].shape[-1]
+            points = score_points(cls.shape[-1], net.spec.stride, size, net.spec.origin_for(size))
             total += proposal_iou_sum(cls, reg, b["bbox"], points, self.cfg.top_n)
         return total
 

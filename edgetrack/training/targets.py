@@ -2,7 +2,8 @@
 
 Boxes are ``(x1, y1, x2, y2)`` in search-crop pixels (see :mod:`edgetrack.training.augment`). Score-map cell
 ``(r, c)`` looks at crop point ``instance_size // 2 + grid_points`` (pysot's ``im_c = SEARCH_SIZE // 2``), the
-same points the runtime decodes with. Labels: ``1`` positive, ``0`` negative, ``-1`` ignored.
+same points the runtime decodes with (cell 0 at the spec's ``origin_for`` the training crop size). Labels: ``1``
+positive, ``0`` negative, ``-1`` ignored.
 
 - anchor-free (``nanotrack``; NanoTrack/SiamBAN ``PointTarget``): a point inside the ellipse centred on the
   target with semi-axes ``w/4, h/4`` is positive, a point outside the ellipse with semi-axes ``w/2, h/2`` is
@@ -70,15 +71,16 @@ def training_score_size(spec: TrackerSpec, instance_size: int) -> int:
     return size
 
 
-def score_points(score_size: int, stride: int, instance_size: int) -> np.ndarray:
-    """(2, S, S) x / y crop coordinates of the score-map cells."""
-    pts = grid_points(score_size, stride) + instance_size // 2
+def score_points(score_size: int, stride: int, instance_size: int, origin: float | None = None) -> np.ndarray:
+    """(2, S, S) x / y crop coordinates of the score-map cells (``origin``: cell 0's offset from the crop centre,
+    :meth:`~edgetrack.spec.TrackerSpec.origin_for` the crop size; default pysot's)."""
+    pts = grid_points(score_size, stride, origin) + instance_size // 2
     return pts.reshape(score_size, score_size, 2).transpose(2, 0, 1).copy()
 
 
 def anchor_boxes(spec: TrackerSpec, score_size: int, instance_size: int) -> np.ndarray:
     """(4, K, S, S) anchors ``cx, cy, w, h`` in crop coordinates, ordered like the RPN head's channels."""
-    flat = make_anchors(spec.with_(score_size=score_size))
+    flat = make_anchors(spec.with_(score_size=score_size, score_origin=spec.origin_for(instance_size)))
     k = spec.num_anchors
     anchors = flat.reshape(k, score_size, score_size, 4).transpose(3, 0, 1, 2).copy()
     anchors[:2] += instance_size // 2
@@ -195,7 +197,7 @@ class TargetMaker:
         self.stride = spec.stride
         self.config = config or TargetConfig()
         self.score_size = training_score_size(spec, instance_size)
-        self.points = score_points(self.score_size, spec.stride, instance_size)
+        self.points = score_points(self.score_size, spec.stride, instance_size, spec.origin_for(instance_size))
         self.anchors = anchor_boxes(spec, self.score_size, instance_size) if spec.family == "siamrpn" else None
 
     @property

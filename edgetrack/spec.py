@@ -30,6 +30,9 @@ class TrackerSpec:
     ``score_origin`` is the offset in crop pixels of score-map cell 0 (x and y) from the search crop's centre
     (``instance_size // 2``); ``None`` is pysot's ``-(score_size // 2) * stride``. :meth:`with_search_size` sets
     it when a network runs on a search crop of another size than it was trained on.
+    ``motion_gain`` > 0 (``nanotrack`` and ``siamrpn``) centres each search crop ahead of the target, at its last
+    position plus ``motion_gain`` times its velocity (the last moves, averaged with weight ``motion_smooth`` on the
+    previous average); 0 is pysot's search around the last position.
     ``template_factor`` > 0 (the ``vit`` family) makes the template crop ``template_factor * sqrt(w * h)`` wide
     instead of the context rule; :mod:`edgetrack.runtime.centre_head` says how the vit family uses the rest.
     ``calibration`` maps each update's evidence to its result's confidence and state
@@ -54,6 +57,8 @@ class TrackerSpec:
     std: tuple[float, float, float] = (1.0, 1.0, 1.0)
     channel_order: str = "BGR"
     window_influence: float = 0.455
+    motion_gain: float = 0.0
+    motion_smooth: float = 0.0
     penalty_k: float = 0.055
     lr: float = 0.37
     score_activation: str = "softmax"  # softmax over 2 channels, or sigmoid over 1
@@ -189,6 +194,12 @@ def validate(spec: TrackerSpec) -> None:
     _check(0.0 <= spec.penalty_k <= 10.0, f"penalty_k must be in [0, 10], got {spec.penalty_k!r}")
     _check(0.0 <= spec.window_influence <= 1.0, "window_influence must be in [0, 1]")
     _check(0.0 <= spec.lr <= 1.0, "lr must be in [0, 1]")
+    _check(_is_num(spec.motion_gain) and 0.0 <= spec.motion_gain <= 2.0,
+           f"motion_gain must be in [0, 2], got {spec.motion_gain!r}")
+    _check(_is_num(spec.motion_smooth) and 0.0 <= spec.motion_smooth < 1.0,
+           f"motion_smooth must be in [0, 1), got {spec.motion_smooth!r}")
+    _check(spec.motion_gain == 0.0 or spec.family in ("nanotrack", "siamrpn"),
+           f"motion_gain is for the nanotrack and siamrpn families, not {spec.family!r}")
     for name in ("mean", "std"):
         value = getattr(spec, name)
         _check(isinstance(value, tuple) and len(value) == 3 and all(_is_num(v) for v in value),

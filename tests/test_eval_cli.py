@@ -162,3 +162,23 @@ def test_budget_curve_script(tmp_path, capsys):
     assert png.is_file() and png.stat().st_size > 1000
     with pytest.raises(SystemExit, match="students_table.json"):
         budget_curve.main(["--tables", f"lt={tmp_path / 'missing'}"])
+
+
+def test_frame_skip_script(tmp_path, capsys, tiny_dataset, monkeypatch):
+    """benchmarks/frame_skip.py on generated dev-layout sequences: every k-th frame, a row per model, a PNG."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("frame_skip", REPO / "benchmarks" / "frame_skip.py")
+    frame_skip = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(frame_skip)
+    from edgetrack.data import open_dataset
+
+    seq = open_dataset(tiny_dataset).sequences[0]
+    kept = frame_skip.every_kth(seq, 3)
+    assert len(kept) == (len(seq) + 2) // 3 and kept.frame_paths[1] == seq.frame_paths[3]
+    assert (kept.gt[1] == seq.gt[3]).all()
+    monkeypatch.setattr(frame_skip, "sequences", lambda shared, side, max_frames: (seq.head(12),))
+    assert frame_skip.main(["--models", "a=default", "--skips", "1,2", "--out", str(tmp_path / "fs")]) == 0
+    report = json.loads((tmp_path / "fs" / "frame_skip.json").read_text())
+    assert set(report["results"]["a"]) == {"1", "2"} and (tmp_path / "fs" / "frame_skip.png").stat().st_size > 0
+    assert "| a |" in capsys.readouterr().out

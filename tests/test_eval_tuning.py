@@ -14,9 +14,12 @@ def test_grid_settings_and_validation():
     from edgetrack.evaluation.tuning import DecodingGrid
 
     grid = DecodingGrid((0.3, 0.5), (0.1,), (0.2, 0.4))
-    assert grid.settings() == [{"window_influence": w, "penalty_k": 0.1, "lr": lr}
+    still = {"motion_gain": 0.0, "motion_smooth": 0.0}  # the motion prior is off unless asked for
+    assert grid.settings() == [{"window_influence": w, "penalty_k": 0.1, "lr": lr, **still}
                                for w in (0.3, 0.5) for lr in (0.2, 0.4)]
-    for bad in (dict(window_influence=()), dict(lr=(1.5,)), dict(penalty_k=(float("nan"),))):
+    assert len(DecodingGrid((0.3,), (0.1,), (0.2,), (0.0, 0.5, 1.0), (0.0, 0.5)).settings()) == 6
+    for bad in (dict(window_influence=()), dict(lr=(1.5,)), dict(penalty_k=(float("nan"),)),
+                dict(motion_gain=(2.5,)), dict(motion_smooth=(1.0,))):
         with pytest.raises(InputError):
             DecodingGrid(**bad)
 
@@ -24,7 +27,7 @@ def test_grid_settings_and_validation():
 def test_tune_chooses_the_best_mean_and_checks_it(tiny_dataset):
     from edgetrack.data import open_dataset
     from edgetrack.evaluation.calibrate import tracker_factory
-    from edgetrack.evaluation.tuning import DecodingGrid, key_of, tune
+    from edgetrack.evaluation.tuning import NAMES, DecodingGrid, key_of, tune
     from edgetrack.runtime.model_files import locate
 
     seqs = list(open_dataset(tiny_dataset))
@@ -34,7 +37,7 @@ def test_tune_chooses_the_best_mean_and_checks_it(tiny_dataset):
     assert key_of(report["chosen"]) == max(per, key=per.get)
     assert report["tune_side"]["chosen_auc"] == pytest.approx(max(per.values()))
     spec = locate("default").spec
-    assert report["own"] == {n: getattr(spec, n) for n in ("window_influence", "penalty_k", "lr")}
+    assert report["own"] == {n: getattr(spec, n) for n in NAMES}
     checked = report["check_side"]["per_sequence"]
     assert set(checked) == {key_of(report["own"]), key_of(report["chosen"])}
     assert all(set(v) == {seqs[1].name} for v in checked.values())

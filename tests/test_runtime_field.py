@@ -9,7 +9,7 @@ import warnings
 import numpy as np
 import pytest
 
-from edgetrack import Tracker
+from edgetrack import MultiTracker, Tracker
 from edgetrack.errors import (
     BackendUnavailableError,
     BoxError,
@@ -149,8 +149,10 @@ def test_folder_without_a_passed_gate_needs_an_explicit_override(tiny_onnx, tmp_
     (folder / "export.json").unlink()
     with pytest.raises(ModelError, match="allow_ungated"):
         Tracker(folder)
-    with pytest.warns(UngatedModelWarning, match="no export.json"):
+    with pytest.warns(UngatedModelWarning, match="no export.json") as caught:
         Tracker(folder, allow_ungated=True)
+        MultiTracker(folder, allow_ungated=True)
+    assert {w.filename for w in caught} == {__file__}  # the warning points at the line that loaded the model
     (folder / "export.json").write_text(json.dumps({"status": "failed", "rows": [{"message": "AUC drop 0.2"}]}))
     with pytest.raises(ModelError, match="AUC drop 0.2"):
         Tracker(folder)

@@ -311,3 +311,43 @@ def test_static_batch_graphs_recover_without_tiles(tiny_checkpoint, tmp_path, ca
     states = [tracker.update(f).state for f in frames[1:]]
     assert State.LOST in states  # an untrained network: LOST soon, and its recovery searches still run
     assert "static batch" in caplog.text
+
+
+def test_motion_prior_leads_the_search_and_stops_while_lost(tmp_path):
+    """``motion_gain``: the search crop is centred ahead of the target by its averaged velocity; a LOST target
+    has no motion to follow (its velocity is forgotten), and the same clip with the prior off is unchanged."""
+    from edgetrack import Tracker
+    from edgetrack.runtime.model_files import default_model_dir
+    from edgetrack.runtime.spec_files import write_spec
+    from edgetrack.runtime.target import AnchorFreeSearch, TargetState
+
+    spec = TrackerSpec(family="nanotrack", motion_gain=1.0, motion_smooth=0.5)
+    search = AnchorFreeSearch(spec)
+    st = TargetState(100.0, 80.0, 40.0, 40.0, (0.0, 0.0, 0.0), [], (240, 320), velocity=(6.0, -4.0))
+    search.crops(np.zeros((240, 320, 3), np.uint8), st)
+    assert st.centre == (106.0, 76.0)
+    cls = np.zeros((1, 2, 16, 16), np.float32)
+    cls[0, 1, 8, 8] = 20.0  # the centre cell (offset 0) wins
+    half = 20.0 * search._scale_z(st)
+    reg = np.full((1, 4, 16, 16), half, np.float32)
+    search.step([cls, reg], st, (240, 320))
+    assert (st.cx, st.cy) == pytest.approx((106.0, 76.0))
+    assert st.velocity == pytest.approx((0.5 * 6 + 0.5 * 6, 0.5 * -4 + 0.5 * -4))
+    st.velocity = (0.0, 0.0)
+    search.crops(np.zeros((240, 320, 3), np.uint8), st)
+    assert st.centre == (st.cx, st.cy)
+    with pytest.raises(SpecError, match="motion_gain"):
+        TrackerSpec(family="siamfc", motion_gain=0.5, score_size=17, stride=8, scale_num=3)
+
+    folder = tmp_path / "moving"
+    shutil.copytree(default_model_dir(), folder, ignore=shutil.ignore_patterns("*.safetensors"))
+    write_spec(folder, motion_gain=0.75, motion_smooth=0.5)
+    frames, gt, noise = _clip_with_noise()
+    tracker = Tracker(folder, allow_ungated=True)
+    tracker.init(frames[0], gt[0])
+    states = []
+    for f in frames[1:]:
+        states.append(tracker.update(f).state)
+        if states[-1] is State.LOST:
+            assert tracker._target.velocity == (0.0, 0.0)
+    assert State.LOST in states and states[-1] is State.TRACKING

@@ -71,6 +71,48 @@ def test_keep_every_keeps_weights_by_step_between_checkpoints(tmp_path, tiny_che
         _train(_config(tmp_path, tiny_checkpoint, out="bad", keep_every=-1))
 
 
+def test_weight_average_follows_the_formula():
+    from torch import nn
+
+    from edgetrack.training.ema import WeightAverage
+
+    net = nn.Sequential(nn.Linear(3, 2), nn.BatchNorm1d(2))
+    avg = WeightAverage(net, decay=0.9)
+    assert "1.num_batches_tracked" not in avg.state_dict()  # integers are not averaged
+    w0 = net[0].weight.detach().clone()
+    with torch.no_grad():
+        net[0].weight.add_(1.0)
+        net[1].running_mean.fill_(2.0)
+    avg.update(net, step=1)  # d = min(0.9, 2 / 11)
+    d = 2 / 11
+    assert torch.allclose(avg.state_dict()["0.weight"], d * w0 + (1 - d) * (w0 + 1.0))
+    assert torch.allclose(avg.state_dict()["1.running_mean"], torch.full((2,), (1 - d) * 2.0))
+    copy = avg.averaged(net)
+    assert not copy.training and torch.equal(copy[0].weight, avg.state_dict()["0.weight"])
+    assert not torch.equal(net[0].weight, copy[0].weight)  # the network itself is untouched
+    for bad in (1.0, -0.5):
+        with pytest.raises(InputError, match="ema_decay"):
+            WeightAverage(net, bad)
+
+
+def test_weight_average_is_saved_and_survives_a_resume(tmp_path, tiny_checkpoint):
+    """``ema_decay``: the average beside each student (and per kept step), carried through an interruption."""
+    from edgetrack.models.io import load_checkpoint
+
+    extra = {"ema_decay": 0.5, "students": "dull"}
+    _train(_config(tmp_path, tiny_checkpoint, out="straight", steps=4, keep_every=2, **extra))
+    _train(_config(tmp_path, tiny_checkpoint, out="interrupted", steps=2, **extra))
+    _train(_config(tmp_path, tiny_checkpoint, out="interrupted", steps=4, **extra))
+    straight, interrupted = tmp_path / "straight", tmp_path / "interrupted"
+    assert (straight / "student_dull_step2_ema.safetensors").is_file()
+    ema, raw = (load_checkpoint(straight / f"student_dull{s}.safetensors").state_dict() for s in ("_ema", ""))
+    assert any(not torch.equal(v, raw[k]) for k, v in ema.items())
+    a = torch.load(straight / "state.pt", weights_only=False)["averages"]["dull"]
+    b = torch.load(interrupted / "state.pt", weights_only=False)["averages"]["dull"]
+    for key in a:
+        assert torch.allclose(a[key], b[key], atol=1e-6), key
+
+
 def test_supervised_baseline_uses_ground_truth_only(tmp_path, tiny_checkpoint):
     _, result = _train(_config(tmp_path, tiny_checkpoint, mode="nokd", steps=2))
     assert "dull/cls" in result and "dull/ts" not in result

@@ -1,5 +1,5 @@
-"""``edgetrack tune``: choose a model's decoding constants (window influence, scale/ratio penalty, size smoothing)
-on tracking data and store them in the model's spec.
+"""``edgetrack tune``: choose a model's decoding constants (window influence, scale/ratio penalty, size smoothing,
+the motion prior) on tracking data and store them in the model's spec.
 
     edgetrack tune default --shared ../shared --dry-run       # dev train split + pool train rows; check on val
     edgetrack tune runs/student_onnx --data my_clips/ --check my_other_clips/
@@ -39,6 +39,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--window", type=_floats, default=(0.35, 0.42, 0.49, 0.56), help="window_influence values")
     p.add_argument("--penalty-k", type=_floats, default=(0.05, 0.1, 0.15, 0.22), help="penalty_k values")
     p.add_argument("--lr", type=_floats, default=(0.25, 0.385, 0.5), help="lr (size smoothing) values")
+    p.add_argument("--motion-gain", type=_floats, default=(0.0,),
+                   help="motion_gain values: how far ahead of the target, in updates of its velocity, the search "
+                        "is centred (default 0: around its last position, as pysot)")
+    p.add_argument("--motion-smooth", type=_floats, default=(0.0,), help="motion_smooth values (velocity averaging)")
     p.add_argument("--backend", default="auto", help="runtime backend (default: auto)")
     p.add_argument("--report", default=None, help="also write the full report (JSON) to this file")
     p.add_argument("--dry-run", action="store_true", help="tune and report; do not write the model")
@@ -84,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
     from ..evaluation.tuning import DecodingGrid, tune
     from ..runtime.spec_files import write_spec
 
-    grid = DecodingGrid(args.window, args.penalty_k, args.lr)
+    grid = DecodingGrid(args.window, args.penalty_k, args.lr, args.motion_gain, args.motion_smooth)
     tune_seqs, check_seqs = sides(args)
     if not tune_seqs:
         raise DataError("no sequence with full ground truth to tune on")

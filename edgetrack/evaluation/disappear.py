@@ -147,7 +147,8 @@ class Part:
     gone: tuple = ()
 
 
-def _dev(shared: Path, split: str):
+def dev_sequences(shared: Path, split: str) -> tuple:
+    """The dev sequences of the package's ``dev`` split side ``split`` (``train`` or ``val``); () without them."""
     from ..data import open_dataset
     from ..training.split import load_split
 
@@ -172,7 +173,7 @@ def fit_and_eval_sets(shared: str | Path, max_frames: int | None = None) -> dict
     shared = Path(shared)
     parts = {}
     for name, split in (("fit", "train"), ("eval", "val")):
-        real = tuple(s.head(max_frames) for s in _dev(shared, split) + _pool(shared, split))
+        real = tuple(s.head(max_frames) for s in dev_sequences(shared, split) + _pool(shared, split))
         parts[name] = Part(name, real, tuple(with_disappearances(real)))
     return parts
 

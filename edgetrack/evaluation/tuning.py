@@ -1,4 +1,5 @@
-"""Choosing a model's decoding constants on tracking data: ``window_influence``, ``penalty_k`` and ``lr``.
+"""Choosing a model's decoding constants on tracking data: ``window_influence``, ``penalty_k`` and ``lr``, and the
+search's motion prior (``motion_gain``, ``motion_smooth``).
 
 The network decides where the target may be; these three constants decide how its candidates are chosen (how
 strongly motion away from the last position is discouraged, how much a change of size or shape is penalised,
@@ -23,7 +24,7 @@ from ..errors import InputError
 from .metrics import score_sequence
 from .runner import track_sequence
 
-NAMES = ("window_influence", "penalty_k", "lr")
+NAMES = ("window_influence", "penalty_k", "lr", "motion_gain", "motion_smooth")
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,8 @@ class DecodingGrid:
     window_influence: tuple[float, ...] = (0.35, 0.42, 0.49, 0.56)
     penalty_k: tuple[float, ...] = (0.05, 0.1, 0.15, 0.22)
     lr: tuple[float, ...] = (0.25, 0.385, 0.5)
+    motion_gain: tuple[float, ...] = (0.0,)
+    motion_smooth: tuple[float, ...] = (0.0,)
 
     def __post_init__(self) -> None:
         for name in NAMES:
@@ -41,6 +44,8 @@ class DecodingGrid:
                 raise InputError(f"DecodingGrid.{name} must be non-empty finite numbers >= 0, got {values!r}")
         if max(self.window_influence) > 1 or max(self.lr) > 1:
             raise InputError("window_influence and lr are fractions in [0, 1]")
+        if max(self.motion_gain) > 2 or max(self.motion_smooth) >= 1:
+            raise InputError("motion_gain is in [0, 2] and motion_smooth in [0, 1)")
 
     def settings(self) -> list[dict[str, float]]:
         return [dict(zip(NAMES, values)) for values in itertools.product(*(getattr(self, n) for n in NAMES))]

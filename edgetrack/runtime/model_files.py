@@ -229,4 +229,17 @@ def check_gate(files: ModelFiles, allow_ungated: bool = False) -> None:
     if not allow_ungated:
         raise ModelError(f"{why}. Export it with edgetrack-export (which checks accuracy), or load it anyway "
                          "with Tracker(..., allow_ungated=True) (command line: --allow-ungated)")
-    warnings.warn(f"{why}; loading it anyway (allow_ungated=True)", UngatedModelWarning, stacklevel=3)
+    warnings.warn(f"{why}; loading it anyway (allow_ungated=True)", UngatedModelWarning,
+                  stacklevel=_outside_edgetrack())
+
+
+def _outside_edgetrack() -> int:
+    """``stacklevel`` of the first caller outside the edgetrack package (the user's line that loaded the model,
+    whichever public object it went through)."""
+    import sys
+
+    package = str(Path(__file__).resolve().parents[1])
+    frame, level = sys._getframe(1), 1
+    while frame is not None and str(Path(frame.f_code.co_filename).resolve()).startswith(package):
+        frame, level = frame.f_back, level + 1
+    return level

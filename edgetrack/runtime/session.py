@@ -23,7 +23,7 @@ from ..geometry import padding_colour, to_network_input, xywh_to_cxcywh
 from ..spec import TrackerSpec
 from .backends import open_backend
 from .checks import check_graphs, require_finite
-from .confidence import Recovery, Watch, calibration_of, score_evidence, sigmoid
+from .confidence import Recovery, State, Watch, calibration_of, score_evidence, sigmoid
 from .model_files import check_gate, locate
 from .target import TargetState, batch_templates, search_for
 from .template_memory import MemoryPolicy, check_memory_graph
@@ -219,8 +219,11 @@ class Session:
             st.evidence = {}
             score = self.search.step(outs, st, frame_shape)
             box = st.watch.searched((st.cx, st.cy, st.w, st.h), st.evidence or score_evidence(score))
+            if box != (st.cx, st.cy, st.w, st.h) or st.watch.state is State.LOST:
+                st.stop()  # held at the last trusted box, or lost: no motion to follow
             st.cx, st.cy, st.w, st.h = box
             return score
+        st.stop()
         found = st.watch.recovered(self.search.recovery_candidates(outs, st, windows, frame_shape))
         if found is not None:
             st.cx, st.cy = found[0], found[1]

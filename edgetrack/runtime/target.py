@@ -53,6 +53,12 @@ class TargetState:
     watch: Watch | None = None  # confidence, state and recovery (set by the session)
     evidence: dict[str, float] = field(default_factory=dict)  # the last search's, set by the family's step
     memory: TemplateMemory | None = None  # the vit family's template memory, when the spec turns it on
+    velocity: tuple[float, float] = (0.0, 0.0)  # frame px per update, for a spec's motion_gain (see CandidateSearch)
+    centre: tuple[float, float] | None = None  # where the last search crop was centred
+
+    def stop(self) -> None:
+        """Forget the motion: the box was reset (re-acquired, or held while LOST)."""
+        self.velocity, self.centre = (0.0, 0.0), None
 
     def box(self) -> tuple[float, float, float, float]:
         """The current box as (x, y, w, h) floats."""
@@ -112,7 +118,17 @@ class CandidateSearch(FamilySearch):
     def crops(self, frame: np.ndarray, st: TargetState) -> np.ndarray:
         spec = self.spec
         s_x = context_size(st.w, st.h, spec.context_amount) * spec.instance_size / spec.exemplar_size
-        return crop_square(frame, (st.cx, st.cy), round(s_x), spec.instance_size, st.fill)[None]
+        st.centre = self._centre(st, frame.shape)
+        return crop_square(frame, st.centre, round(s_x), spec.instance_size, st.fill)[None]
+
+    def _centre(self, st: TargetState, frame_shape: tuple[int, ...]) -> tuple[float, float]:
+        """The search crop's centre: the last position, led by ``motion_gain`` times the velocity (in the frame)."""
+        gain = self.spec.motion_gain
+        if not gain:
+            return st.cx, st.cy
+        ih, iw = frame_shape[:2]
+        return (min(max(st.cx + gain * st.velocity[0], 0.0), float(iw)),
+                min(max(st.cy + gain * st.velocity[1], 0.0), float(ih)))
 
     def step(self, outs: list[np.ndarray], st: TargetState, frame_shape: tuple[int, ...]) -> float:
         scale_z = self._scale_z(st)
@@ -123,7 +139,13 @@ class CandidateSearch(FamilySearch):
         dx, dy, bw, bh = choice.box / scale_z
         w = st.w * (1 - choice.lr) + bw * choice.lr
         h = st.h * (1 - choice.lr) + bh * choice.lr
-        st.cx, st.cy, st.w, st.h = clip_state(st.cx + dx, st.cy + dy, w, h, frame_shape)
+        cx, cy = st.centre if st.centre is not None else (st.cx, st.cy)
+        old = st.cx, st.cy
+        st.cx, st.cy, st.w, st.h = clip_state(cx + dx, cy + dy, w, h, frame_shape)
+        if self.spec.motion_gain:
+            k = self.spec.motion_smooth
+            st.velocity = (k * st.velocity[0] + (1 - k) * (st.cx - old[0]),
+                           k * st.velocity[1] + (1 - k) * (st.cy - old[1]))
         return choice.score
 
     def search_side(self, st: TargetState) -> float:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import json
-import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,21 +22,13 @@ from ..models.io import load_checkpoint, save_checkpoint
 from ..models.registry import build_model
 from . import distributed as ddp
 from .checkpointing import load_state, rng_state, save_state, set_rng_state
+from .ema import make_averages, save_averages
 from .logs import TrainLog
 from .losses_dlf import trunk_taps
 from .objective import ObjectiveConfig, log_values, step_losses
+from .optim import OptimConfig, lr_at, make_optimizer
 from .prune import PruneConfig, feature_taps, stage_end_taps
 from .students import init_from_teacher, read_student_spec, student_spec
-
-
-@dataclass(frozen=True)
-class OptimConfig:
-    name: str = "adamw"
-    lr: float = 1e-3
-    lr_end: float = 1e-4
-    weight_decay: float = 1e-4
-    warmup_steps: int = 50
-    grad_clip: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -94,6 +85,7 @@ class TrainConfig(RunSettings):
     student_spec: str = ""  # a search's student_spec.json: that student (named in it) is cut from the teacher
     fold_se: tuple[str, ...] = ()  # students whose squeeze-excite units become their mean gates (training.fold_se)
     keep_every: int = 0  # also keep every student's weights each N steps (student_<name>_step<N>.safetensors)
+    ema_decay: float = 0.0  # > 0: also keep each student's weight average (training.ema), e.g. 0.998
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     data: DataConfig = field(default_factory=DataConfig)
@@ -117,22 +109,6 @@ def forward_taps(net: SiameseNet, z: torch.Tensor, x: torch.Tensor, indices: lis
     zf, z_taps = trunk_taps(net.backbone, z, indices)
     xf, x_taps = trunk_taps(net.backbone, x, indices)
     return net.ban_head(zf, xf), {"zf": zf, "xf": xf, "z_taps": z_taps, "x_taps": x_taps}
-
-
-def lr_at(step: int, cfg: OptimConfig, total: int) -> float:
-    """Linear warm-up, then exponential decay from ``lr`` to ``lr_end`` at the last step."""
-    if step < cfg.warmup_steps:
-        return cfg.lr * (step + 1) / cfg.warmup_steps
-    span = max(1, total - cfg.warmup_steps)
-    return cfg.lr * math.exp(math.log(cfg.lr_end / cfg.lr) * min(1.0, (step - cfg.warmup_steps) / span))
-
-
-def make_optimizer(params, cfg: OptimConfig) -> torch.optim.Optimizer:
-    if cfg.name == "sgd":
-        return torch.optim.SGD(params, lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay)
-    if cfg.name == "adamw":
-        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    raise ValueError(f"unknown optimizer {cfg.name!r} (sgd or adamw)")
 
 
 def student_cuts(cfg: TrainConfig) -> dict[str, PruneConfig]:
@@ -250,6 +226,7 @@ class Trainer:
         self.teacher_taps = sorted({t for pairs in self.taps.values() for _, t in pairs})
         self.tap_where = {n: [self.teacher_taps.index(t) for _, t in pairs] for n, pairs in self.taps.items()}
         self.optims = {n: make_optimizer(m.parameters(), cfg.optim) for n, m in self.students.items()}
+        self.averages = make_averages(self.students, cfg.ema_decay)
         self.step = 0
         if cfg.resume:
             self._resume()
@@ -267,6 +244,9 @@ class Trainer:
         set_rng_state(state["rng"])
         self.step = int(state["step"])
         self.ks_gate.update(state.get("ks_gate", {}))
+        for n, avg in self.averages.items():  # a run that had none starts its averages from the weights now
+            if n in state.get("averages", {}):
+                avg.load_state_dict(state["averages"][n])
 
     def checkpoint(self, keep: bool = False) -> None:
         """The resumable state and every student's weights; with ``keep``, a copy of the weights named by step."""
@@ -274,7 +254,9 @@ class Trainer:
             return
         save_state(self.out, {"names": self.names, "step": self.step, "rng": rng_state(), "ks_gate": self.ks_gate,
                               "students": {n: m.state_dict() for n, m in self.students.items()},
-                              "optims": {n: o.state_dict() for n, o in self.optims.items()}})
+                              "optims": {n: o.state_dict() for n, o in self.optims.items()},
+                              "averages": {n: a.state_dict() for n, a in self.averages.items()}})
+        save_averages(self.out, self.averages, self.students, self.step, keep)
         for n, m in self.students.items():
             save_checkpoint(m.eval(), self.out / f"student_{n}.safetensors", {"step": str(self.step)})
             if keep:
@@ -369,6 +351,8 @@ class Trainer:
             batch = next(batches)
             values = self.train_step(batch)
             self.step += 1
+            for n, avg in self.averages.items():
+                avg.update(self.students[n], self.step)
             bar.update(1)
             if self.dist.is_main and (self.step % cfg.log_every == 0 or self.step == cfg.steps):
                 self.log.add(self.step, values)

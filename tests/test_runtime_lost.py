@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from conftest import shared_path
 
-from edgetrack.errors import InputError, SpecError
+from edgetrack.errors import InputError, SpecError, UngatedModelWarning
 from edgetrack.runtime.confidence import (
     DEFAULT,
     FEATURES,
@@ -343,7 +343,8 @@ def test_motion_prior_leads_the_search_and_stops_while_lost(tmp_path):
     shutil.copytree(default_model_dir(), folder, ignore=shutil.ignore_patterns("*.safetensors"))
     write_spec(folder, motion_gain=0.75, motion_smooth=0.5)
     frames, gt, noise = _clip_with_noise()
-    tracker = Tracker(folder, allow_ungated=True)
+    with pytest.warns(UngatedModelWarning):  # a copied folder without its gate report
+        tracker = Tracker(folder, allow_ungated=True)
     tracker.init(frames[0], gt[0])
     states = []
     for f in frames[1:]:

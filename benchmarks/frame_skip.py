@@ -15,7 +15,6 @@ the sequences per model and k, and the drop from k = 1. Prints JSON and a markdo
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -104,18 +103,11 @@ def plot(report: dict, path: Path) -> None:
 
 
 def main(argv=None) -> int:
-    from edgetrack.data.fileio import atomic_write_text
+    from edgetrack.evaluation.report import publish
 
     args = parse_args(argv)
     report = run(args)
-    text, md = json.dumps(report, indent=1), table(report)
-    print(text)
-    print(md)
-    out = Path(args.out)
-    atomic_write_text(out / "frame_skip.json", text + "\n")
-    atomic_write_text(out / "frame_skip.md", md + "\n")
-    plot(report, out / "frame_skip.png")
-    print(f"plot: {out / 'frame_skip.png'}", file=sys.stderr)
+    publish(report, table(report), args.out, "frame_skip", plot)
     return 0
 
 

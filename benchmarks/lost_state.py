@@ -21,7 +21,6 @@ success AUC over the visible frames of every update (frame 0 not counted), mean 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import warnings
 from pathlib import Path
@@ -147,6 +146,10 @@ def run(args) -> dict:
 
     shared, out = Path(args.shared), Path(args.out)
     parts = sets(shared, args.max_frames, args.side)
+    empty = [part for part, seqs in parts.items() if not seqs]
+    if empty:
+        raise SystemExit(f"error: no sequences in {', '.join(empty)} under {shared / 'data'} (with --max-frames "
+                         f"{args.max_frames}: too short for a disappearance?)")
     models = dict(item.split("=", 1) for item in args.models.split(",") if item)
     results = {}
     for name, model in models.items():
@@ -203,21 +206,14 @@ def plot(report: dict, path: Path) -> None:
 
 
 def main(argv=None) -> int:
-    from edgetrack.data.fileio import atomic_write_text
+    from edgetrack.evaluation.report import publish
 
     args = parse_args(argv)
     teacher = Path(DEFAULT_MODELS.rsplit("=", 1)[1])
     if "teacher=" + str(teacher) in args.models and not teacher.exists():
         raise SystemExit(f"error: {teacher} not found: python benchmarks/prepare_teachers.py writes it")
     report = run(args)
-    text, md = json.dumps(report, indent=1), table(report)
-    print(text)
-    print(md)
-    out = Path(args.out)
-    atomic_write_text(out / "lost_state.json", text + "\n")
-    atomic_write_text(out / "lost_state.md", md + "\n")
-    plot(report, out / "lost_state.png")
-    print(f"plot: {out / 'lost_state.png'}", file=sys.stderr)
+    publish(report, table(report), args.out, "lost_state", plot)
     return 0
 
 

@@ -218,3 +218,22 @@ def write_report(report: dict, out_dir: str | os.PathLike, plots: bool = True) -
         if report["dataset"].get("attributes"):
             paths["attributes"] = plot_attributes(report, out / "attributes.png")
     return paths
+
+
+def publish(report: dict, table: str, out, stem: str, plot=None) -> None:
+    """What a benchmark script ends with: the report as JSON and its markdown table on stdout, both written
+    atomically to ``out/<stem>.json`` and ``.md``, and ``plot(report, path)`` drawn to ``out/<stem>.png``."""
+    import json
+    import sys
+    from pathlib import Path
+
+    from ..data.fileio import atomic_write_text
+
+    text, out = json.dumps(report, indent=1), Path(out)
+    print(text)
+    print(table)
+    atomic_write_text(out / f"{stem}.json", text + "\n")
+    atomic_write_text(out / f"{stem}.md", table + "\n")
+    if plot is not None:
+        plot(report, out / f"{stem}.png")
+        print(f"plot: {out / (stem + '.png')}", file=sys.stderr)

@@ -196,9 +196,7 @@ def _export_all(request: ExportRequest, progress: bool, shared: Path | None):
     from ..models.io import load_checkpoint, with_search_size
     from .onnx_export import export_onnx
 
-    net = load_checkpoint(request.model)
-    if request.search_size is not None and request.search_size != net.spec.instance_size:
-        net = with_search_size(net, request.search_size)
+    net = with_search_size(load_checkpoint(request.model), request.search_size)
     with tempfile.TemporaryDirectory(prefix="edgetrack-export-") as tmp:
         work = Path(tmp)
         ref_dir = _reference_dir(request, work)

@@ -64,10 +64,12 @@ def load_checkpoint(path: str | os.PathLike) -> SiameseNet:
     return model_from_arrays(spec, arrays, str(path))
 
 
-def with_search_size(model: SiameseNet, instance_size: int) -> SiameseNet:
+def with_search_size(model: SiameseNet, instance_size: int | None) -> SiameseNet:
     """The same network and weights for search crops of ``instance_size`` pixels
     (:meth:`~edgetrack.spec.TrackerSpec.with_search_size`: a smaller crop is faster, and sees less around the
-    target); the score map is checked against the new spec."""
+    target); the score map is checked against the new spec. ``None`` or the model's own size: ``model`` itself."""
+    if instance_size is None or instance_size == model.spec.instance_size:
+        return model
     spec = model.spec.with_search_size(instance_size)
     arrays = {k: v.detach().cpu().numpy() for k, v in model.state_dict().items()}
     resized = model_from_arrays(spec, arrays, f"{spec.name or spec.family} at search size {instance_size}")

@@ -30,11 +30,10 @@ def bundle(checkpoint: Path, note: str = "", target: Path | None = None, extra: 
     from ..models.io import load_checkpoint, save_checkpoint, with_search_size
 
     target = target or default_model_dir()
-    net = load_checkpoint(checkpoint)
-    if search_size is not None and search_size != net.spec.instance_size:
-        net = with_search_size(net, search_size)
+    loaded = load_checkpoint(checkpoint)
+    net = with_search_size(loaded, search_size)
     result = export_onnx(net, target)
-    if net.spec.score_origin is None:
+    if net is loaded:
         shutil.copyfile(checkpoint, target / "model.safetensors")
     else:  # the checkpoint carries the spec the graphs were exported with
         save_checkpoint(net, target / "model.safetensors")

@@ -5,6 +5,7 @@ import pytest
 pytest.importorskip("torch")
 onnx = pytest.importorskip("onnx")
 
+from edgetrack.errors import SpecError  # noqa: E402
 from edgetrack.export.cli import main as export_main  # noqa: E402
 from edgetrack.runtime.model_files import locate  # noqa: E402
 from edgetrack.spec import METADATA_KEY, TrackerSpec  # noqa: E402
@@ -74,3 +75,23 @@ def test_bundle_at_another_search_size(tiny_checkpoint, tmp_path):
     frame = np.zeros((120, 160, 3), np.uint8)
     tracker.init(frame, (60, 40, 30, 30))
     assert np.all(np.isfinite(tracker.update(frame).box))
+
+
+def test_bundle_refuses_bad_input_before_writing(tiny_checkpoint, tmp_path, capsys):
+    """A bad size or --extra file is an edgetrack error (exit 2) and leaves the bundled folder as it was."""
+    from edgetrack.training import bundle as bundle_module
+
+    target = tmp_path / "b"
+    bundle_module.bundle(tiny_checkpoint, "first", target)
+    before = {p.name: p.read_bytes() for p in target.iterdir()}
+    with pytest.raises(SpecError, match="multiple of the stride"):
+        bundle_module.bundle(tiny_checkpoint, "second", target, search_size=250)
+    assert {p.name: p.read_bytes() for p in target.iterdir()} == before
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging folder left behind
+    bad = tmp_path / "extra.json"
+    bad.write_text("[1, 2]")
+    assert bundle_module.main([str(tiny_checkpoint), "--name", "never_made", "--extra", str(bad)]) == 2
+    assert "JSON object" in capsys.readouterr().err
+    from edgetrack.runtime.registry import bundled_dir
+
+    assert not bundled_dir("never_made").exists()

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from .data.fileio import atomic_path
-from .errors import ModelError, ModelNotFoundError, SpecError
+from .errors import InputError, ModelError, ModelNotFoundError, SpecError
 from .spec import METADATA_KEY, TrackerSpec
 
 SUFFIX = ".safetensors"
@@ -67,12 +67,14 @@ def load_arrays(path: str | os.PathLike) -> tuple[TrackerSpec, dict[str, np.ndar
 
 def save_arrays(path: str | os.PathLike, spec: TrackerSpec, arrays: dict[str, np.ndarray],
                 extra_meta: dict[str, str] | None = None) -> Path:
-    """Write weights + spec atomically (temp file in the same folder, then rename)."""
+    """Write weights + spec atomically (temp file in the same folder, then rename) to ``path``, which must end in
+    ``.safetensors`` (what tells a checkpoint from an exported folder when it is loaded): InputError otherwise."""
     from safetensors.numpy import save_file
 
     path = Path(path)
     if path.suffix != SUFFIX:
-        path = path.with_suffix(SUFFIX)
+        raise InputError(f"an edgetrack checkpoint is a {SUFFIX} file: name it {path.with_suffix(SUFFIX).name}, "
+                         f"not {path.name}")
     meta = {METADATA_KEY: spec.to_json(), "format": "edgetrack-checkpoint"}
     meta.update(extra_meta or {})
     with atomic_path(path) as tmp:

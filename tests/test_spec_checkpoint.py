@@ -123,3 +123,12 @@ def test_spec_rejects_bad_score_origin(origin):
     data["score_origin"] = origin
     with pytest.raises(SpecError, match="score_origin"):
         TrackerSpec.from_dict(data)
+
+
+def test_checkpoint_must_be_named_safetensors(tmp_path):
+    """A checkpoint written under another suffix is an error, not a file quietly written elsewhere."""
+    from edgetrack.errors import InputError
+
+    with pytest.raises(InputError, match="m.safetensors, not m.ckpt"):
+        save_arrays(tmp_path / "m.ckpt", nanotrack_spec(2), {"w": np.zeros(2, np.float32)})
+    assert not list(tmp_path.iterdir())

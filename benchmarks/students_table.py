@@ -196,8 +196,27 @@ def by_group(entry: dict, groups: dict[str, str]) -> dict[str, float | None]:
     return {g: _mean(v) for g, v in aucs.items()}
 
 
+def paired_with_teacher(entry: dict, teacher: dict | None, margin: float = 0.05) -> dict[str, float | int | None]:
+    """Sequence by sequence against the teacher of the same run: the median AUC difference and how many
+    sequences are more than ``margin`` below (above) it. One sequence that the teacher loses and a student keeps
+    (or the reverse) moves the mean AUC by 0.04 on ten sequences; the median and the counts do not follow it."""
+    if teacher is None:
+        return {"median_vs_teacher": None, "below_teacher": None, "above_teacher": None}
+    diffs = sorted(entry["sequences"][n]["success_auc"] - t["success_auc"]
+                   for n, t in teacher["sequences"].items()
+                   if entry["sequences"].get(n, {}).get("success_auc") is not None
+                   and t.get("success_auc") is not None)
+    if not diffs:
+        return {"median_vs_teacher": None, "below_teacher": None, "above_teacher": None}
+    k = len(diffs)
+    median = diffs[k // 2] if k % 2 else (diffs[k // 2 - 1] + diffs[k // 2]) / 2
+    return {"median_vs_teacher": median, "below_teacher": sum(d < -margin for d in diffs),
+            "above_teacher": sum(d > margin for d in diffs)}
+
+
 def table_rows(report: dict, complexity: dict[str, dict], groups: dict[str, str]) -> list[dict]:
     rows = []
+    teacher = report["trackers"].get("teacher")
     for name, entry in report["trackers"].items():
         o = entry["overall"]
         c = complexity.get(name, {})
@@ -206,7 +225,8 @@ def table_rows(report: dict, complexity: dict[str, dict], groups: dict[str, str]
         rows.append(dict(tracker=name, auc=o["success_auc"], precision=o["precision_20"], by_source=g,
                          dev_auc=dev, pool_auc=pool, dev_minus_pool=None if dev is None or pool is None else dev - pool,
                          params_m=c.get("params_m"), gmacs=(c["template_gmacs"] + c["search_gmacs"]) if c else None,
-                         update_ms=o["update_ms_p50"], size_mb=o.get("model_size_mb")))
+                         update_ms=o["update_ms_p50"], size_mb=o.get("model_size_mb"),
+                         **paired_with_teacher(entry, teacher)))
     return sorted(rows, key=lambda r: -(r["auc"] if r["auc"] is not None else -1.0))
 
 
@@ -227,13 +247,16 @@ def format_rows(rows: list[dict], columns: list[str] | None = None) -> str:
         return "-" if v is None else format(v, fmt)
 
     columns = columns or []
-    head = ["tracker", "AUC", "P@20", *columns, "dev val", "pool val", "dev - pool", "params (M)", "GMACs",
+    head = ["tracker", "AUC", "P@20", *columns, "dev val", "pool val", "dev - pool",
+            "median vs teacher (seq.)", "seq. below / above teacher by > 0.05", "params (M)", "GMACs",
             "update ms p50", "size MB"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         cells = [r["tracker"], f(r["auc"], ".3f"), f(r["precision"], ".3f"),
                  *(f(r["by_source"].get(c), ".3f") for c in columns), f(r["dev_auc"], ".3f"),
-                 f(r["pool_auc"], ".3f"), f(r["dev_minus_pool"], "+.3f"), f(r["params_m"], ".3f"),
+                 f(r["pool_auc"], ".3f"), f(r["dev_minus_pool"], "+.3f"), f(r.get("median_vs_teacher"), "+.3f"),
+                 "-" if r.get("below_teacher") is None else f"{r['below_teacher']} / {r['above_teacher']}",
+                 f(r["params_m"], ".3f"),
                  f(r["gmacs"], ".3f"), f(r["update_ms"], ".2f"), f(r["size_mb"], ".2f")]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)

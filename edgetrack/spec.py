@@ -20,6 +20,10 @@ METADATA_KEY = "edgetrack_spec"
 #: runtime's crops and windows allocatable).
 MAX_INT_FIELD = 4096
 
+#: The constants that decide how a search's candidates are chosen (not what the network computes): what
+#: ``edgetrack tune`` chooses and what ``Tracker.set_decoding`` may change on a loaded model.
+DECODING_CONSTANTS = ("window_influence", "penalty_k", "lr", "motion_gain", "motion_smooth")
+
 
 @dataclass(frozen=True)
 class TrackerSpec:

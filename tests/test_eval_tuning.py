@@ -45,17 +45,27 @@ def test_tune_chooses_the_best_mean_and_checks_it(tiny_dataset):
 
 
 def test_set_decoding_changes_the_boxes(clip):
-    from edgetrack.evaluation.calibrate import tracker_factory
-    from edgetrack.evaluation.tuning import set_decoding
+    from edgetrack import MultiTracker, Tracker
+    from edgetrack.errors import InputError, SpecError
 
     frames, gt = clip
     boxes = []
     for window in (0.0, 1.0):
-        tracker = tracker_factory("default")()
-        set_decoding(tracker, {"window_influence": window, "penalty_k": 0.0, "lr": 1.0})
+        tracker = Tracker()
+        tracker.set_decoding(window_influence=window, penalty_k=0.0, lr=1.0)
+        assert (tracker.spec.window_influence, tracker.spec.penalty_k, tracker.spec.lr) == (window, 0.0, 1.0)
         tracker.init(frames[0], gt[0])
         boxes.append([tracker.update(f).box for f in frames[1:]])
     assert not np.allclose(boxes[0], boxes[1])  # window 1.0 pins the centre; 0.0 follows the scores
+    with MultiTracker() as multi:
+        multi.set_decoding(window_influence=1.0, penalty_k=0.0, lr=1.0)
+        i = multi.add(frames[0], gt[0])
+        assert [multi.update(f)[i].box for f in frames[1:]] == boxes[1]
+        with pytest.raises(InputError, match="instance_size"):
+            multi.set_decoding(instance_size=239)
+        with pytest.raises(SpecError, match="window_influence"):
+            multi.set_decoding(window_influence=2.0)
+        assert multi.spec.window_influence == 1.0  # a refused change leaves the constants as they were
 
 
 def test_command_writes_the_chosen_constants(tmp_path, tiny_dataset, capsys):

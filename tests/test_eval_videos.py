@@ -87,8 +87,23 @@ def test_students_table_per_source_columns():
     assert columns == ["OTB", "UAV123", "VOT", "pool-OTB"]
     table = st.format_rows(rows, columns)
     assert "| OTB | UAV123 | VOT | pool-OTB | dev val | pool val | dev - pool |" in table
-    assert "| teacher | 0.425 | 0.500 | 0.600 | 0.400 | 0.500 | 0.200 | 0.500 | 0.200 | +0.300 |" in table
+    assert "| teacher | 0.425 | 0.500 | 0.600 | 0.400 | 0.500 | 0.200 | 0.500 | 0.200 | +0.300 | +0.000 | 0 / 0 |" in table
     assert st.targets(rows) == {}
+    assert rows[1]["median_vs_teacher"] is None and rows[1]["below_teacher"] is None
+
+
+def test_students_table_pairs_sequences_with_the_teacher():
+    """The median per-sequence difference and the counts ignore one sequence that swings the mean."""
+    st = load_students_table()
+    teacher = {"sequences": {"a": {"success_auc": 0.7}, "b": {"success_auc": 0.6}, "c": {"success_auc": 0.2},
+                             "d": {"success_auc": 0.5}}}
+    student = {"sequences": {"a": {"success_auc": 0.6}, "b": {"success_auc": 0.58}, "c": {"success_auc": 0.7},
+                             "d": {"success_auc": 0.5}, "e": {"success_auc": 0.9}}}
+    paired = st.paired_with_teacher(student, teacher)
+    # differences -0.1, -0.02, +0.5, 0.0 (e has no teacher result): median of the middle two, -0.01
+    assert paired["median_vs_teacher"] == pytest.approx(-0.01)
+    assert (paired["below_teacher"], paired["above_teacher"]) == (1, 1)
+    assert st.paired_with_teacher(student, None)["median_vs_teacher"] is None
 
 
 def test_students_table_held_out_set(videos, tmp_path, monkeypatch):

@@ -113,6 +113,27 @@ def test_weight_average_is_saved_and_survives_a_resume(tmp_path, tiny_checkpoint
         assert torch.allclose(a[key], b[key], atol=1e-6), key
 
 
+def test_freeze_bn_keeps_the_starting_statistics_and_trains_the_rest(tmp_path, tiny_checkpoint):
+    """``freeze_bn``: running means and variances stay as the student started; scales, shifts and convs learn."""
+    from edgetrack.training.distributed import DistInfo
+    from edgetrack.training.loader import make_loader_factory
+
+    moved = {}
+    for freeze in (True, False):
+        cfg = _config(tmp_path, tiny_checkpoint, out=f"freeze_{freeze}", steps=3, students="dull", mode="mimic",
+                      freeze_bn=freeze)
+        trainer = Trainer(cfg, make_loader_factory(cfg, DistInfo()))
+        start = {k: v.clone() for k, v in trainer.students["dull"].state_dict().items()}
+        trainer.run()
+        end = trainer.students["dull"].state_dict()
+        stats = [k for k in start if k.endswith(("running_mean", "running_var"))]
+        weights = [k for k in start if k.endswith(".weight") and start[k].dtype.is_floating_point]
+        assert stats and weights
+        moved[freeze] = any(not torch.equal(start[k], end[k]) for k in stats)
+        assert any(not torch.equal(start[k], end[k]) for k in weights)
+    assert moved == {True: False, False: True}
+
+
 def test_supervised_baseline_uses_ground_truth_only(tmp_path, tiny_checkpoint):
     _, result = _train(_config(tmp_path, tiny_checkpoint, mode="nokd", steps=2))
     assert "dull/cls" in result and "dull/ts" not in result

@@ -21,10 +21,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import InputError
+from ..spec import DECODING_CONSTANTS
 from .metrics import score_sequence
 from .runner import track_sequence
 
-NAMES = ("window_influence", "penalty_k", "lr", "motion_gain", "motion_smooth")
+NAMES = DECODING_CONSTANTS
 
 
 @dataclass(frozen=True)
@@ -69,12 +70,6 @@ class CachedSequence:
         return self._frames[i]
 
 
-def set_decoding(tracker, setting: dict[str, float]) -> None:
-    """Decode with ``setting`` from the next update on (the family's search step reads its spec per update)."""
-    search = tracker._session.search
-    search.spec = tracker.spec.with_(**setting)
-
-
 def score_settings(tracker, seqs: Iterable, settings: list[dict[str, float]],
                    progress: Callable[[str], None] | None = None) -> dict[str, dict[str, float]]:
     """``{setting key: {sequence: success AUC}}`` for every setting on every sequence (one tracker reused)."""
@@ -82,7 +77,7 @@ def score_settings(tracker, seqs: Iterable, settings: list[dict[str, float]],
     for seq in seqs:
         cached = CachedSequence(seq)
         for setting in settings:
-            set_decoding(tracker, setting)
+            tracker.set_decoding(**setting)
             record = track_sequence(tracker, cached)
             out[key_of(setting)][seq.name] = float(score_sequence(record.boxes, seq.gt, seq.absent).success_auc)
         if progress:

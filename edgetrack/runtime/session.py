@@ -20,7 +20,7 @@ import numpy as np
 
 from ..errors import EdgeTrackError, InputError, ModelError, StateError
 from ..geometry import padding_colour, to_network_input, xywh_to_cxcywh
-from ..spec import TrackerSpec
+from ..spec import DECODING_CONSTANTS, TrackerSpec
 from .backends import open_backend
 from .checks import check_graphs, require_finite
 from .confidence import Recovery, State, Watch, calibration_of, score_evidence, sigmoid
@@ -116,6 +116,16 @@ class Session:
             close = getattr(backend, "close", None)
             if callable(close):
                 close()
+
+    def set_decoding(self, values: dict[str, float]) -> None:
+        """Decode with these :data:`~edgetrack.spec.DECODING_CONSTANTS` from the next update on (checked like any
+        spec: SpecError on a bad value, InputError on another name)."""
+        unknown = sorted(set(values) - set(DECODING_CONSTANTS))
+        if unknown:
+            raise InputError(f"set_decoding() takes {', '.join(DECODING_CONSTANTS)}; not {', '.join(unknown)}")
+        with self.exclusive():
+            self.spec = self.spec.with_(**values)
+            self.search.spec = self.spec  # the family's search reads its spec at every update
 
     def warmup(self, targets: int = 1) -> float:
         """Both graphs once on zeros, the search graph at the batch of ``targets`` targets; returns ms."""
@@ -260,6 +270,13 @@ class SessionOwner:
     def close(self) -> None:
         """Release the backend; later calls raise StateError. Closing twice is harmless."""
         self._session.close()
+
+    def set_decoding(self, **constants: float) -> None:
+        """Change how candidates are chosen from the next update on, e.g. ``set_decoding(window_influence=0.3)``
+        to let the box move further per update (footage with large jumps): any of ``window_influence``,
+        ``penalty_k``, ``lr``, ``motion_gain``, ``motion_smooth`` (their meaning: :class:`~edgetrack.TrackerSpec`).
+        The model files are not changed; ``edgetrack tune`` chooses and stores them."""
+        self._session.set_decoding(constants)
 
     @property
     def files(self):

@@ -110,3 +110,16 @@ def init_from_teacher(student: nn.Module, teacher: nn.Module) -> list[str]:
         if name in source and name.split(".")[-1] != "num_batches_tracked" and _slice_into(tensor, source[name]):
             copied.append(name)
     return copied
+
+
+def train_mode(net: nn.Module, freeze_bn: bool = False) -> nn.Module:
+    """``net.train()``; with ``freeze_bn`` its batch norms stay in eval mode: they normalise with the running
+    statistics the student started with (inherited from the teacher) and never update them, while their scale
+    and shift still learn. Fine-tuning on a small set of videos then cannot move the statistics toward those
+    videos, and the student trains as it will run (no batch statistics of 16 crops)."""
+    net.train()
+    if freeze_bn:
+        for m in net.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.eval()
+    return net

@@ -28,7 +28,7 @@ from .losses_dlf import trunk_taps
 from .objective import ObjectiveConfig, log_values, step_losses
 from .optim import OptimConfig, lr_at, make_optimizer
 from .prune import PruneConfig, feature_taps, stage_end_taps
-from .students import init_from_teacher, read_student_spec, student_spec
+from .students import init_from_teacher, read_student_spec, student_spec, train_mode
 
 
 @dataclass(frozen=True)
@@ -86,6 +86,7 @@ class TrainConfig(RunSettings):
     fold_se: tuple[str, ...] = ()  # students whose squeeze-excite units become their mean gates (training.fold_se)
     keep_every: int = 0  # also keep every student's weights each N steps (student_<name>_step<N>.safetensors)
     ema_decay: float = 0.0  # > 0: also keep each student's weight average (training.ema), e.g. 0.998
+    freeze_bn: bool = False  # students' batch norms keep the statistics they started with (students.train_mode)
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     data: DataConfig = field(default_factory=DataConfig)
@@ -261,7 +262,7 @@ class Trainer:
             save_checkpoint(m.eval(), self.out / f"student_{n}.safetensors", {"step": str(self.step)})
             if keep:
                 save_checkpoint(m, self.out / f"student_{n}_step{self.step}.safetensors", {"step": str(self.step)})
-            m.train()
+            train_mode(m, self.cfg.freeze_bn)
         if any(g["steps"] for g in self.ks_gate.values()):
             from ..data.fileio import atomic_write_text
 
@@ -327,7 +328,7 @@ class Trainer:
 
         cfg = self.cfg
         for m in self.students.values():
-            m.train()
+            train_mode(m, cfg.freeze_bn)
         batches = self.loader_factory(self.step)
         bar = tqdm(total=cfg.steps, initial=self.step, desc="train", disable=not self.dist.is_main,
                    unit="step", dynamic_ncols=True)

@@ -87,7 +87,8 @@ def test_students_table_per_source_columns():
     assert columns == ["OTB", "UAV123", "VOT", "pool-OTB"]
     table = st.format_rows(rows, columns)
     assert "| OTB | UAV123 | VOT | pool-OTB | dev val | pool val | dev - pool |" in table
-    assert "| teacher | 0.425 | 0.500 | 0.600 | 0.400 | 0.500 | 0.200 | 0.500 | 0.200 | +0.300 | +0.000 | 0 / 0 |" in table
+    assert ("| teacher | 0.425 | 0.500 | 0.600 | 0.400 | 0.500 | 0.200 | 0.500 | 0.200 | +0.300 | +0.000 | 0 / 0 |"
+            in table)
     assert st.targets(rows) == {}
     assert rows[1]["median_vs_teacher"] is None and rows[1]["below_teacher"] is None
 

@@ -21,9 +21,10 @@ from .disappear import source_label
 from .metrics import iou
 
 ON_TARGET_IOU = 0.1
-MAX_LOST_VISIBLE = 0.04  # LOST budget on visible on-target frames when choosing thresholds (the target is 5%; 2% until
-#                           the frozen-norm default, whose weak training-side scores it held to 7 of 19 held-out absences
-#                           ever declared LOST; at 4%: 12 of 19, on-target LOST still 0.0% held out; docs/states.md)
+#: LOST budget on visible on-target frames when choosing thresholds (the target is 5%). It was 2% until the
+#: frozen-norm default, whose weak training-side scores that budget held to 7 of 19 held-out absences ever
+#: declared LOST; at 4%: 12 of 19, with on-target LOST still 0.0% held out (docs/states.md).
+MAX_LOST_VISIBLE = 0.04
 
 
 @dataclass(frozen=True)

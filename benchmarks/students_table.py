@@ -200,14 +200,13 @@ def paired_with_teacher(entry: dict, teacher: dict | None, margin: float = 0.05)
     """Sequence by sequence against the teacher of the same run: the median AUC difference and how many
     sequences are more than ``margin`` below (above) it. One sequence that the teacher loses and a student keeps
     (or the reverse) moves the mean AUC by 0.04 on ten sequences; the median and the counts do not follow it."""
-    if teacher is None:
-        return {"median_vs_teacher": None, "below_teacher": None, "above_teacher": None}
+    unpaired = dict.fromkeys(("median_vs_teacher", "below_teacher", "above_teacher"))
     diffs = sorted(entry["sequences"][n]["success_auc"] - t["success_auc"]
-                   for n, t in teacher["sequences"].items()
+                   for n, t in (teacher or {}).get("sequences", {}).items()
                    if entry["sequences"].get(n, {}).get("success_auc") is not None
                    and t.get("success_auc") is not None)
     if not diffs:
-        return {"median_vs_teacher": None, "below_teacher": None, "above_teacher": None}
+        return unpaired
     k = len(diffs)
     median = diffs[k // 2] if k % 2 else (diffs[k // 2 - 1] + diffs[k // 2]) / 2
     return {"median_vs_teacher": median, "below_teacher": sum(d < -margin for d in diffs),

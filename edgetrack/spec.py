@@ -14,6 +14,9 @@ from typing import Any
 from .errors import SpecError
 
 FAMILIES = ("nanotrack", "siamrpn", "siamfc", "vit")
+#: Families whose every score-map cell proposes a box on a fully convolutional map: their search size can change
+#: (:meth:`TrackerSpec.with_search_size`) and their search can lead the target (``motion_gain``).
+CANDIDATE_FAMILIES = ("nanotrack", "siamrpn")
 SPEC_VERSION = 1
 METADATA_KEY = "edgetrack_spec"
 #: Largest crop side, map side, stride or scale count a spec may give (far beyond any tracker's; keeps the
@@ -149,7 +152,7 @@ class TrackerSpec:
         corner, where a fully convolutional network's first cell looks. (pysot's rule, which re-centres the cells
         on the crop, agrees only when the map changes by an even number of cells; otherwise every box would be
         off by half a stride.) For the families whose score maps are fully convolutional: nanotrack, siamrpn."""
-        if self.family not in ("nanotrack", "siamrpn"):
+        if self.family not in CANDIDATE_FAMILIES:
             raise SpecError(f"the search size of a {self.family!r} spec cannot be changed (nanotrack and siamrpn "
                             "score maps can)")
         if isinstance(instance_size, bool) or not isinstance(instance_size, int):
@@ -202,7 +205,7 @@ def validate(spec: TrackerSpec) -> None:
            f"motion_gain must be in [0, 2], got {spec.motion_gain!r}")
     _check(_is_num(spec.motion_smooth) and 0.0 <= spec.motion_smooth < 1.0,
            f"motion_smooth must be in [0, 1), got {spec.motion_smooth!r}")
-    _check(spec.motion_gain == 0.0 or spec.family in ("nanotrack", "siamrpn"),
+    _check(spec.motion_gain == 0.0 or spec.family in CANDIDATE_FAMILIES,
            f"motion_gain is for the nanotrack and siamrpn families, not {spec.family!r}")
     for name in ("mean", "std"):
         value = getattr(spec, name)

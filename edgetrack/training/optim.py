@@ -17,7 +17,6 @@ class OptimConfig:
     grad_clip: float = 10.0
 
 
-
 def lr_at(step: int, cfg: OptimConfig, total: int) -> float:
     """Linear warm-up, then exponential decay from ``lr`` to ``lr_end`` at the last step."""
     if step < cfg.warmup_steps:

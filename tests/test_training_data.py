@@ -123,6 +123,38 @@ def test_flip_mirrors_crop_and_box(synth):
     np.testing.assert_allclose(flipped["bbox"], [254 - x2, y1, 254 - x1, y2], atol=1e-4)
 
 
+def test_pair_flip_mirrors_both_crops_and_keeps_every_other_draw(synth):
+    augmented = PairSpec(seed=5, neg=0.3, search_flip=0.3)
+    plain = PairSampler(synth, augmented).sample(4)
+    flipped = PairSampler(synth, replace(augmented, pair_flip=1.0)).sample(4)
+    assert np.array_equal(flipped["template"], plain["template"][:, ::-1])
+    assert np.array_equal(flipped["search"], plain["search"][:, ::-1])
+    x1, y1, x2, y2 = plain["bbox"]
+    np.testing.assert_allclose(flipped["bbox"], [254 - x2, y1, 254 - x1, y2], atol=1e-4)
+    assert flipped["frames"] == plain["frames"] and flipped["positive"] == plain["positive"]
+    with pytest.raises(DataError, match="pair_flip"):
+        PairSpec(pair_flip=1.5)
+
+
+def test_data_augment_config_changes_the_pair_spec_and_refuses_unknown_keys():
+    pytest.importorskip("torch")
+    from edgetrack.errors import InputError
+    from edgetrack.training.config import from_dict
+    from edgetrack.training.loader import pair_spec_for
+    from edgetrack.training.trainer import TrainConfig
+
+    spec = nanotrack_spec(2)
+    cfg = from_dict(TrainConfig, {"seed": 2, "data": {"augment": {"pair_flip": 0.5, "gray": 0.1}}})
+    got = pair_spec_for(cfg, spec, rank=1)
+    assert (got.pair_flip, got.gray, got.seed) == (0.5, 0.1, 2 + 7919)
+    assert got.search_shift == PairSpec().search_shift and got.instance_size == spec.instance_size
+    assert pair_spec_for(from_dict(TrainConfig, {}), spec) == replace(PairSpec(), seed=0)
+    with pytest.raises(InputError, match="search_flp"):
+        pair_spec_for(from_dict(TrainConfig, {"data": {"augment": {"search_flp": 0.5}}}), spec)
+    with pytest.raises(DataError, match="pair_flip"):
+        pair_spec_for(from_dict(TrainConfig, {"data": {"augment": {"pair_flip": 2}}}), spec)
+
+
 def test_negative_pairs_and_gray(synth):
     sampler = PairSampler(synth, PairSpec(neg=1.0, gray=1.0, template_color=0.0, search_color=0.0))
     for k in range(4):

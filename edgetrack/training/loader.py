@@ -3,13 +3,14 @@ validation sequences of the split refused, an endless iterator that resumes at t
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import fields
 from pathlib import Path
 
 from torch.utils.data import DataLoader, Dataset
 
 from ..data import open_dataset
 from ..data.synthetic import synthetic_sequence
-from ..errors import DataError
+from ..errors import DataError, InputError
 from ..spec import TrackerSpec
 from .dataset import PairDataset, collate, worker_init
 from .pairs import PairSpec
@@ -85,26 +86,42 @@ def pool_sources(cfg, teacher: str, held_out: set[str]) -> list:
     return sources
 
 
-def make_loader_factory(cfg, dist) -> Callable[[int], Iterator[dict]]:
-    """``factory(start_step)`` -> endless batches, continuing exactly where ``start_step`` left off."""
+def pair_spec_for(cfg, spec: TrackerSpec, rank: int = 0) -> PairSpec:
+    """How the run samples and augments pairs: NanoTrack's settings (:class:`PairSpec`) with ``data.augment``'s
+    changes; the crop sizes and context come from the teacher's spec, the seed from the run (and the rank)."""
+    fixed = {"exemplar_size", "instance_size", "context_amount", "seed"}
+    known = {f.name for f in fields(PairSpec)} - fixed
+    augment = dict(cfg.data.augment or {})
+    unknown = sorted(set(augment) - known)
+    if unknown:
+        raise InputError(f"data.augment: unknown key(s) {unknown}; known: {sorted(known)}")
+    if "unlabeled_box" in augment:
+        augment["unlabeled_box"] = tuple(augment["unlabeled_box"])
+    return PairSpec(exemplar_size=spec.exemplar_size, instance_size=spec.instance_size,
+                    context_amount=spec.context_amount, seed=cfg.seed + 7919 * rank, **augment)
+
+
+def make_loader_factory(cfg, dist) -> Callable[..., Iterator[dict]]:
+    """``factory(start_step, workers=None)`` -> endless batches, continuing exactly where ``start_step`` left
+    off."""
     from ..checkpoint import read_spec
 
     spec: TrackerSpec = read_spec(cfg.teacher)
     sources = gather_sources(cfg.data, cfg.data.split)
     sources += pool_sources(cfg.data, cfg.teacher, held_out_names(cfg.data.split))
-    pair_spec = PairSpec(exemplar_size=spec.exemplar_size, instance_size=spec.instance_size,
-                         context_amount=spec.context_amount, seed=cfg.seed + 7919 * dist.rank)
+    pair_spec = pair_spec_for(cfg, spec, dist.rank)
     per_epoch = max(cfg.data.batch_size, cfg.data.samples_per_epoch // cfg.data.batch_size * cfg.data.batch_size)
     dataset = PairDataset(sources, pair_spec, spec, per_epoch)
 
-    def batches(start_step: int) -> Iterator[dict]:
-        bs = cfg.data.batch_size
+    def batches(start_step: int, workers: int | None = None) -> Iterator[dict]:
+        """Batches from ``start_step`` on; ``workers`` overrides ``data.workers`` (the same batches either way)."""
+        bs, workers = cfg.data.batch_size, cfg.data.workers if workers is None else workers
         total = (cfg.steps + 1) * bs
         stream = _Continuous(dataset, total)
         # spawn, not fork: forking after torch/OpenCV started their thread pools can deadlock the workers
-        extra = dict(multiprocessing_context="spawn", persistent_workers=True) if cfg.data.workers > 0 else {}
+        extra = dict(multiprocessing_context="spawn", persistent_workers=True) if workers > 0 else {}
         loader = DataLoader(stream, batch_size=bs, sampler=range(start_step * bs, total), drop_last=True,
-                            num_workers=cfg.data.workers, collate_fn=collate, worker_init_fn=worker_init, **extra)
+                            num_workers=workers, collate_fn=collate, worker_init_fn=worker_init, **extra)
         yield from loader
         raise DataError("the batch stream ended before the last training step")
 

@@ -37,8 +37,9 @@ READ_AHEAD = 64  # a video reader decodes forward up to this many frames instead
 class PairSpec:
     """How pairs are sampled and augmented. Defaults: NanoTrack's configs (``configv2.yaml`` DATASET section:
     template shift 4 / scale 0.05 / colour 1.0, search shift 64 / scale 0.18 / blur 0.2 / colour 1.0,
-    neg 0.2, gray 0.0) and pysot's ``FRAME_RANGE`` 100 (VID, GOT-10k, LaSOT). Shifts are in crop pixels,
-    scales are relative changes of the crop side, blur/flip/color/gray/neg are probabilities."""
+    neg 0.2, gray 0.0) and pysot's ``FRAME_RANGE`` 100 (VID, GOT-10k, LaSOT); ``pair_flip`` (not in NanoTrack)
+    mirrors whole pairs. Shifts are in crop pixels, scales are relative changes of the crop side,
+    blur/flip/color/gray/neg/pair_flip are probabilities."""
 
     exemplar_size: int = 127
     instance_size: int = 255
@@ -55,6 +56,7 @@ class PairSpec:
     search_color: float = 1.0
     gray: float = 0.0
     neg: float = 0.2
+    pair_flip: float = 0.0  # the whole pair mirrored (template, search and box together): still a true pair
     max_gap: int = 100
     unlabeled_gap: int = 10
     unlabeled_box: tuple[float, float] = (0.1, 0.4)  # random box side, as a fraction of the frame's short side
@@ -65,8 +67,9 @@ class PairSpec:
         sizes = (self.exemplar_size, self.instance_size)
         if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 8 for v in sizes) or sizes[1] < sizes[0]:
             raise DataError(f"PairSpec needs integer sizes 8 <= exemplar_size <= instance_size, got {sizes}")
-        if not (0.0 <= self.gray <= 1.0 and 0.0 <= self.neg <= 1.0):
-            raise DataError(f"PairSpec.gray and neg are probabilities in [0, 1], got {self.gray}, {self.neg}")
+        if not all(0.0 <= v <= 1.0 for v in (self.gray, self.neg, self.pair_flip)):
+            raise DataError(f"PairSpec.gray, neg and pair_flip are probabilities in [0, 1], got {self.gray}, "
+                            f"{self.neg}, {self.pair_flip}")
         if self.max_gap < 0 or self.unlabeled_gap < 0 or self.seed < 0 or self.context_amount < 0:
             raise DataError("PairSpec.max_gap, unlabeled_gap, seed and context_amount must be >= 0")
         lo, hi = self.unlabeled_box
@@ -89,7 +92,7 @@ class PairSpec:
     def without_augmentation(self) -> PairSpec:
         """The same spec with every shift, scale, blur, flip, colour, gray and negative switched off."""
         off = {f.name: 0.0 for f in fields(self) if f.name.startswith(("template_", "search_"))}
-        return replace(self, gray=0.0, neg=0.0, **off)
+        return replace(self, gray=0.0, neg=0.0, pair_flip=0.0, **off)
 
     @classmethod
     def from_config(cls, path: str | os.PathLike, **overrides: Any) -> PairSpec:
@@ -273,6 +276,14 @@ def as_source(obj: Any) -> LabeledSource | VideoSource:
     raise DataError(f"cannot sample pairs from {type(obj).__name__}: give a Sequence or a video/folder path")
 
 
+def mirrored(pair: dict[str, Any], instance_size: int) -> dict[str, Any]:
+    """``pair`` with template and search crops mirrored left to right, and the search box with them."""
+    box = pair["bbox"]
+    flipped = flip_box(box, instance_size) if np.isfinite(box).all() else box
+    return {**pair, "template": np.ascontiguousarray(pair["template"][:, ::-1]),
+            "search": np.ascontiguousarray(pair["search"][:, ::-1]), "bbox": flipped.astype(np.float32)}
+
+
 class PairSampler:
     """Draws training pairs from ``sources`` (sequences and/or video paths); ``weights`` sets how often each
     source is picked (default: equally often, as pysot picks videos). ``cache_mb`` bounds the frame LRU."""
@@ -311,10 +322,13 @@ class PairSampler:
         k = min(k, len(self.sources) - 1)
         t_rng, s_rng, p_rng = rng.spawn(3)
         if u_neg < self.spec.neg:
-            return self._negative(k, p_rng, t_rng, s_rng, gray)
-        if self.sources[k].labeled:
-            return self._positive(k, p_rng, t_rng, s_rng, gray)
-        return self._unlabeled(k, p_rng, t_rng, s_rng, gray)
+            pair = self._negative(k, p_rng, t_rng, s_rng, gray)
+        elif self.sources[k].labeled:
+            pair = self._positive(k, p_rng, t_rng, s_rng, gray)
+        else:
+            pair = self._unlabeled(k, p_rng, t_rng, s_rng, gray)
+        # drawn after the spawn, so runs without pair_flip keep every other random number they had
+        return mirrored(pair, self.spec.instance_size) if rng.random() < self.spec.pair_flip else pair
 
     # ----------------------------------------------------------------- branches
     def _sides(self, box: np.ndarray) -> tuple[float, float]:

@@ -45,6 +45,8 @@ class DataConfig:
     pseudo_tracks: int = 0      # teacher tracks per unlabeled pool video (0: random-box pairs only)
     pseudo_min_score: float = 0.6  # a pseudo-track ends when the teacher's score stays below this
     cache: str = "runs/cache"   # teacher pseudo-tracks, paid once
+    augment: dict = field(default_factory=dict)  # training.pairs.PairSpec fields that differ from NanoTrack's,
+                                                 # e.g. {search_flip: 0.5, template_flip: 0.5, gray: 0.1}
 
 
 @dataclass(frozen=True)
@@ -184,14 +186,16 @@ def normalise(images: torch.Tensor, spec) -> torch.Tensor:
 
 def crop_batches(loader_factory, spec, count: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """The first ``count`` batches of a run's stream as normalised ``(z, x)`` crops (fewer when the run is
-    shorter)."""
-    batches, crops = loader_factory(0), []
+    shorter). Read in this process: worker processes stopped after a few batches aborted mid-prefetch."""
+    batches, crops = loader_factory(0, workers=0), []
     try:
         for _ in range(count):
             b = next(batches)
             crops.append((normalise(b["template"], spec), normalise(b["search"], spec)))
     except DataError:  # a run shorter than that: what there is
         pass
+    finally:
+        batches.close()
     return crops
 
 

@@ -14,7 +14,7 @@ from edgetrack.data import Sequence, synthetic_sequence
 from edgetrack.errors import DataError
 from edgetrack.presets import nanotrack_spec
 from edgetrack.training.augment import CropWindow, cut
-from edgetrack.training.pairs import FrameCache, PairSampler, PairSpec, VideoSource
+from edgetrack.training.pairs import FrameCache, PairSampler, PairSpec, VideoSource, mirrored
 from edgetrack.training.split import assert_disjoint, load_split, make_split, video_key
 from edgetrack.training.targets import (
     TargetConfig,
@@ -132,6 +132,9 @@ def test_pair_flip_mirrors_both_crops_and_keeps_every_other_draw(synth):
     x1, y1, x2, y2 = plain["bbox"]
     np.testing.assert_allclose(flipped["bbox"], [254 - x2, y1, 254 - x1, y2], atol=1e-4)
     assert flipped["frames"] == plain["frames"] and flipped["positive"] == plain["positive"]
+    unlabeled = mirrored({"template": plain["template"], "search": plain["search"],
+                          "bbox": np.full(4, np.nan, np.float32)}, 255)
+    assert np.isnan(unlabeled["bbox"]).all() and unlabeled["bbox"].dtype == np.float32
     with pytest.raises(DataError, match="pair_flip"):
         PairSpec(pair_flip=1.5)
 

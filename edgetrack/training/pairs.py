@@ -112,11 +112,10 @@ class PairSpec:
 
 
 def mirrored(pair: dict[str, Any], instance_size: int) -> dict[str, Any]:
-    """``pair`` with template and search crops mirrored left to right, and the search box with them."""
-    box = pair["bbox"]
-    flipped = flip_box(box, instance_size) if np.isfinite(box).all() else box
+    """``pair`` with template and search crops mirrored left to right, and the search box with them (an unknown
+    box stays NaN)."""
     return {**pair, "template": np.ascontiguousarray(pair["template"][:, ::-1]),
-            "search": np.ascontiguousarray(pair["search"][:, ::-1]), "bbox": flipped.astype(np.float32)}
+            "search": np.ascontiguousarray(pair["search"][:, ::-1]), "bbox": flip_box(pair["bbox"], instance_size)}
 
 
 class PairSampler:

@@ -152,6 +152,10 @@ def test_data_augment_config_changes_the_pair_spec_and_refuses_unknown_keys():
     assert (got.pair_flip, got.gray, got.seed) == (0.5, 0.1, 2 + 7919)
     assert got.search_shift == PairSpec().search_shift and got.instance_size == spec.instance_size
     assert pair_spec_for(from_dict(TrainConfig, {}), spec) == replace(PairSpec(), seed=0)
+    as_text = from_dict(TrainConfig, {"data": {"augment": {"unlabeled_box": "0.2,0.3", "max_gap": "50"}}})
+    assert (pair_spec_for(as_text, spec).unlabeled_box, pair_spec_for(as_text, spec).max_gap) == ((0.2, 0.3), 50)
+    with pytest.raises(InputError, match="instance_size"):
+        pair_spec_for(from_dict(TrainConfig, {"data": {"augment": {"instance_size": 223}}}), spec)
     with pytest.raises(InputError, match="search_flp"):
         pair_spec_for(from_dict(TrainConfig, {"data": {"augment": {"search_flp": 0.5}}}), spec)
     with pytest.raises(DataError, match="pair_flip"):

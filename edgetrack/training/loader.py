@@ -3,7 +3,6 @@ validation sequences of the split refused, an endless iterator that resumes at t
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import fields
 from pathlib import Path
 
 from torch.utils.data import DataLoader, Dataset
@@ -88,17 +87,17 @@ def pool_sources(cfg, teacher: str, held_out: set[str]) -> list:
 
 def pair_spec_for(cfg, spec: TrackerSpec, rank: int = 0) -> PairSpec:
     """How the run samples and augments pairs: NanoTrack's settings (:class:`PairSpec`) with ``data.augment``'s
-    changes; the crop sizes and context come from the teacher's spec, the seed from the run (and the rank)."""
-    fixed = {"exemplar_size", "instance_size", "context_amount", "seed"}
-    known = {f.name for f in fields(PairSpec)} - fixed
+    changes, read like every other config key; the crop sizes and context come from the teacher's spec, the
+    seed from the run (and the rank)."""
+    from .config import from_dict
+
     augment = dict(cfg.data.augment or {})
-    unknown = sorted(set(augment) - known)
-    if unknown:
-        raise InputError(f"data.augment: unknown key(s) {unknown}; known: {sorted(known)}")
-    if "unlabeled_box" in augment:
-        augment["unlabeled_box"] = tuple(augment["unlabeled_box"])
-    return PairSpec(exemplar_size=spec.exemplar_size, instance_size=spec.instance_size,
-                    context_amount=spec.context_amount, seed=cfg.seed + 7919 * rank, **augment)
+    fixed = {"exemplar_size": spec.exemplar_size, "instance_size": spec.instance_size,
+             "context_amount": spec.context_amount, "seed": cfg.seed + 7919 * rank}
+    if set(augment) & set(fixed):
+        raise InputError(f"data.augment cannot set {sorted(set(augment) & set(fixed))}: the crop sizes and context "
+                         "come from the teacher's spec, the seed from the run's seed")
+    return from_dict(PairSpec, {**augment, **fixed}, prefix="data.augment.")
 
 
 def make_loader_factory(cfg, dist) -> Callable[..., Iterator[dict]]:

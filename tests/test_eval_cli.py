@@ -182,3 +182,24 @@ def test_frame_skip_script(tmp_path, capsys, tiny_dataset, monkeypatch):
     report = json.loads((tmp_path / "fs" / "frame_skip.json").read_text())
     assert set(report["results"]["a"]) == {"1", "2"} and (tmp_path / "fs" / "frame_skip.png").stat().st_size > 0
     assert "| a |" in capsys.readouterr().out
+
+
+def test_bench_without_matplotlib_skips_plots_with_one_line(tmp_path):
+    import subprocess
+    import sys
+    import textwrap
+
+    out = tmp_path / "out"
+    code = textwrap.dedent(f"""
+        import sys
+        sys.modules["matplotlib"] = None  # the base install: any 'import matplotlib' raises ImportError
+        from edgetrack.cli.main import main
+        sys.exit(main(["bench", "--model", "none", "--peers", "kcf", "--workers", "0", "--max-frames", "5",
+                       "--max-seqs", "1", "--out", {str(out)!r}]))
+    """)
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert "Traceback" not in run.stderr and "ModuleNotFoundError" not in run.stderr
+    lines = [line for line in run.stderr.splitlines() if "plots skipped" in line]
+    assert len(lines) == 1 and "edgetrack[dev]" in lines[0], run.stderr
+    assert (out / "report.json").is_file() and not list(out.glob("*.png"))

@@ -12,6 +12,15 @@ from edgetrack.data.fileio import atomic_write_bytes
 _STYLES = ["-", "--", "-.", ":"]
 
 
+def missing_matplotlib() -> str | None:
+    """Why plots cannot be drawn here (matplotlib is not part of the base install), or None when they can."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return "plots skipped: matplotlib is not installed; pip install 'edgetrack[dev]' adds them"
+    return None
+
+
 def _figure(width: float = 6.4, height: float = 4.8):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
@@ -211,8 +212,12 @@ def write_report(report: dict, out_dir: str | os.PathLike, plots: bool = True) -
         "markdown": atomic_write_text(out / "report.md", _markdown(report)),
     }
     if plots and report["trackers"]:
-        from .plots import plot_attributes, plot_precision, plot_success
+        from .plots import missing_matplotlib, plot_attributes, plot_precision, plot_success
 
+        why = missing_matplotlib()
+        if why:
+            print(why, file=sys.stderr)
+            return paths
         paths["success"] = plot_success(report, out / "success.png")
         paths["precision"] = plot_precision(report, out / "precision.png")
         if report["dataset"].get("attributes"):

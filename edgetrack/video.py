@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -135,81 +134,93 @@ def _fourcc(path: Path) -> int:
 
 def check_video_out(out: str | os.PathLike) -> Path:
     """Check before any work that an annotated video can be written to ``out``: a known container whose codec
-    this OpenCV build can encode (probed on a tiny temporary file), in a writable folder."""
+    this OpenCV build can encode, probed on a tiny hidden file written (and removed) beside ``out``."""
     path = Path(out)
     fourcc = _fourcc(path)
     if path.is_dir():
         raise InputError(f"--out {path} is a folder; give a video file name such as {path / 'tracked.mp4'}")
     check_writable_file(path, "--out")
-    with tempfile.TemporaryDirectory(prefix="edgetrack-probe-") as tmp:
-        probe = Path(tmp) / f"probe{path.suffix.lower()}"
+    probe = _hidden_temp(path, "probe")
+    try:
         writer = cv2.VideoWriter(str(probe), fourcc, 10.0, (64, 48))
         ok = writer.isOpened()
         if ok:
             writer.write(np.zeros((48, 64, 3), np.uint8))
         writer.release()
-        if not ok or not probe.exists() or probe.stat().st_size == 0:
+        if not ok or probe.stat().st_size == 0:
             raise InputError(f"this OpenCV build cannot encode {path.suffix} video; use .mp4 or .avi")
+    finally:
+        probe.unlink(missing_ok=True)
     return path
 
 
 def check_writable_file(path: str | os.PathLike, what: str) -> Path:
-    """InputError unless ``path`` can be created: not a folder, its folder existing (or creatable) and writable."""
+    """InputError unless a file can be written at ``path``, tried for real: a probe file is created and removed
+    in its folder (``os.access`` says yes to root everywhere, ``/proc`` included). The folder must exist: no
+    folder is created for an output file, so a mistyped path fails here, before any work."""
     path = Path(path)
     if path.is_dir():
         raise InputError(f"{what} {path} is a folder, not a file")
     parent = path.parent
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
-        raise InputError(f"{what} {path}: cannot write into {parent}")
+    if not parent.is_dir():
+        state = "is a file, not a folder" if parent.exists() else "does not exist (create it first)"
+        raise InputError(f"{what} {path}: cannot write into {parent}: it {state}")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".edgetrack-probe-", dir=parent)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise InputError(f"{what} {path}: cannot write into {parent} ({exc.strerror or exc})") from exc
     if path.exists() and not os.access(path, os.W_OK):
         raise InputError(f"{what} {path} exists and is not writable")
     return path
 
 
+def _hidden_temp(path: Path, kind: str) -> Path:
+    """A new empty hidden file beside ``path`` with its suffix (the same file system, so it moves in with a
+    rename); short whatever ``path``'s name is."""
+    fd, tmp = tempfile.mkstemp(prefix=f".edgetrack-{kind}-", suffix=path.suffix.lower(), dir=path.parent)
+    os.close(fd)
+    return Path(tmp)
+
+
 class AnnotatedWriter:
-    """Writes frames to a temporary file outside the target folder and moves it into place on ``close()``: no
-    half-written output, and a killed run leaves nothing beside the target."""
+    """Writes frames to a hidden temporary file beside the target and renames it into place on ``close()``: no
+    half-written output. The temporary file is removed on every way out (a failed rename, an error, Ctrl+C,
+    SIGTERM through the commands' handler); only a hard kill (SIGKILL, power loss) can leave it, hidden."""
 
     def __init__(self, out: str | os.PathLike, fps: float, size: tuple[int, int]) -> None:
         self.path = Path(out)
         fourcc = _fourcc(self.path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if not self.path.parent.is_dir():
+            raise InputError(f"cannot write {self.path}: the folder {self.path.parent} does not exist (create it "
+                             "first)")
         self.frames = 0
-        fd, self._tmp = tempfile.mkstemp(prefix="edgetrack-video-", suffix=self.path.suffix.lower())
-        os.close(fd)
-        self._writer = cv2.VideoWriter(self._tmp, fourcc, fps, size)
-        if not self._writer.isOpened():
-            os.unlink(self._tmp)
-            raise InputError(f"OpenCV cannot write {self.path.suffix} video to {self.path}")
+        self._tmp = _hidden_temp(self.path, "video")
+        try:
+            self._writer = cv2.VideoWriter(str(self._tmp), fourcc, fps, size)
+            if not self._writer.isOpened():
+                raise InputError(f"OpenCV cannot write {self.path.suffix} video to {self.path}")
+        except BaseException:
+            self._tmp.unlink(missing_ok=True)
+            raise
 
     def write(self, frame: np.ndarray) -> None:
         self._writer.write(frame)
         self.frames += 1
 
     def close(self) -> Path:
-        self._writer.release()
-        os.chmod(self._tmp, 0o644)
         try:
+            self._writer.release()
+            os.chmod(self._tmp, 0o644)  # mkstemp creates 0600; outputs are meant to be shared
             os.replace(self._tmp, self.path)
-        except OSError:  # another file system: copy beside the target, then rename
-            fd, near = tempfile.mkstemp(prefix=f".tmp-{self.path.name}.", dir=self.path.parent)
-            os.close(fd)
-            try:
-                shutil.copyfile(self._tmp, near)
-                os.chmod(near, 0o644)
-                os.replace(near, self.path)
-            finally:
-                for leftover in (near, self._tmp):
-                    if os.path.exists(leftover):
-                        os.unlink(leftover)
+        finally:
+            self._tmp.unlink(missing_ok=True)
         return self.path
 
     def abort(self) -> None:
         self._writer.release()
-        if os.path.exists(self._tmp):
-            os.unlink(self._tmp)
+        self._tmp.unlink(missing_ok=True)
 
 
 def draw_box(frame: np.ndarray, box, score: float | None = None, lost: bool = False,

@@ -183,3 +183,53 @@ def test_demo_needs_two_frames_and_import_writes_what_out_says(tmp_path, capsys)
     assert "--frames" in capsys.readouterr().err
     assert main(["import", "nanotrack", str(tmp_path / "w.pth"), "--out", str(tmp_path / "v2.ckpt")]) == 2
     assert "v2.safetensors" in capsys.readouterr().err and not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("where", ["/proc/x/b.txt", "/proc/b.txt", "missing"])
+def test_boxes_that_cannot_be_written_fail_before_tracking(where, tiny_onnx, clip, tmp_path, capsys):
+    folder = _folder(tmp_path, clip[0], [f"{i}.png" for i in range(len(clip[0]))])
+    target = str(tmp_path / "new" / "b.txt") if where == "missing" else where
+    rc = main(["track", str(folder), "--bbox", "10,10,20,20", "--model", str(tiny_onnx), "--boxes", target,
+               "--quiet"])
+    out = capsys.readouterr()
+    assert rc == 2 and f"--boxes {target}: cannot write into" in out.err, out.err
+    assert "tracked" not in out.out  # refused before the model loaded
+    if where == "missing":  # no folder is made for an output file: the message says to create it
+        assert "does not exist (create it first)" in out.err and not (tmp_path / "new").exists()
+
+
+def test_annotated_writer_keeps_its_temporary_file_beside_the_target_and_removes_it(tmp_path, monkeypatch):
+    import tempfile
+
+    from edgetrack.video import AnnotatedWriter
+
+    before = set(os.listdir(tempfile.gettempdir()))
+    writer = AnnotatedWriter(tmp_path / "v.mp4", 10.0, (64, 48))
+    writer.write(np.zeros((48, 64, 3), np.uint8))
+    hidden = [p.name for p in tmp_path.iterdir()]
+    assert len(hidden) == 1 and hidden[0].startswith(".edgetrack-video-")
+
+    def refuse(src, dst):
+        raise PermissionError(13, "Permission denied", str(dst))
+
+    monkeypatch.setattr(os, "replace", refuse)  # a rename that fails for any reason
+    with pytest.raises(PermissionError):
+        writer.close()
+    assert list(tmp_path.iterdir()) == []
+    assert set(os.listdir(tempfile.gettempdir())) - before == set()
+
+
+def test_sigterm_runs_every_finally_and_exits_130(capsys):
+    from edgetrack.cli.common import run_guarded
+
+    cleaned = []
+
+    def command():
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            return 0
+        finally:
+            cleaned.append(True)
+
+    assert run_guarded(command, "stopped") == 130 and cleaned == [True]
+    assert "stopped" in capsys.readouterr().err

@@ -105,7 +105,8 @@ def test_demo_arguments(places, capsys, tmp_path, data):
         "--frames": ["-1", "0", "1", "2", "3", "x", "1e3", "2.5", ""], "--seed": _NUMBERS,
         "--model": [_path(places, k) for k in ("missing", "dir", "file", "garbage")] + ["nope", "default"],
         "--backend": ["auto", "xyz", "tensorrt", ""],
-        "--out": [out + s for s in (".mp4", ".gif", "", ".avi")] + [places["dir"], "/proc/no/d.mp4", LONG + ".mp4"],
+        "--out": [out + s for s in (".mp4", ".gif", "", ".avi")] + [places["dir"], "/proc/no/d.mp4",
+                                                                   str(tmp_path / (LONG + ".mp4"))],
     })
     if "--frames" not in argv:
         argv += ["--frames", "3"]
@@ -113,6 +114,8 @@ def test_demo_arguments(places, capsys, tmp_path, data):
         argv += ["--out", out + ".mp4"]
     code, err = run_cli(argv, capsys)
     assert_clean(code, err, argv)
+    left = [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]
+    assert not left, (argv, left)  # a video that could not be moved into place leaves no temporary file
 
 
 @FUZZ

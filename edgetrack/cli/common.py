@@ -1,8 +1,10 @@
 """Small helpers shared by the command-line tools."""
 from __future__ import annotations
 
+import signal
 import sys
 from collections.abc import Callable
+from contextlib import contextmanager
 
 from ..errors import EdgeTrackError, InputError
 
@@ -21,9 +23,11 @@ def parse_box(text: str) -> tuple[float, float, float, float]:
 
 def run_guarded(func: Callable[[], int], interrupted: str = "interrupted") -> int:
     """Run a command, turning edgetrack's errors, and paths the system refuses (a name too long, no permission,
-    a full disk), into one clear line and exit status 2."""
+    a full disk), into one clear line and exit status 2. SIGTERM is handled as Ctrl+C (exit status 130), so
+    every ``finally`` runs and no temporary file is left behind."""
     try:
-        return func()
+        with sigterm_as_interrupt():
+            return func()
     except EdgeTrackError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -35,3 +39,25 @@ def run_guarded(func: Callable[[], int], interrupted: str = "interrupted") -> in
     except KeyboardInterrupt:
         print(interrupted, file=sys.stderr)
         return 130
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled like Ctrl+C."""
+
+
+@contextmanager
+def sigterm_as_interrupt():
+    """Within the block SIGTERM (what ``kill`` and ``systemctl stop`` send) raises :class:`Terminated`, a
+    KeyboardInterrupt, so every ``finally`` runs and temporary files are removed as on Ctrl+C."""
+    def handler(signum, frame):
+        raise Terminated()
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -11,7 +11,7 @@ from ..data.synthetic import make_sequence
 from ..errors import InputError
 from ..evaluation.metrics import score_sequence
 from ..runtime import Tracker
-from ..video import AnnotatedWriter, draw_box
+from ..video import AnnotatedWriter, check_video_out, draw_box
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -57,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--frames must be at least 2 (one init frame and one tracked frame), got {args.frames}")
     if args.seed < 0:
         raise InputError(f"--seed must be 0 or more, got {args.seed}")
+    check_video_out(args.out)
     tracker = Tracker(args.model, backend=args.backend, threads=1)
     result = run_demo(tracker, args.out, args.frames, args.seed)
     print(f"demo: {args.frames} synthetic frames, model {tracker.spec.name or tracker.files.root}, "

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import sys
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -19,7 +17,7 @@ from ..data.fileio import atomic_write_text
 from ..errors import InputError
 from ..runtime import Tracker
 from ..video import AnnotatedWriter, check_video_out, check_writable_file, draw_box, open_source
-from .common import parse_box
+from .common import parse_box, sigterm_as_interrupt
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -75,26 +73,6 @@ def state_of(result) -> str:
     if state is not None:
         return str(getattr(state, "name", state)).upper()
     return "LOST" if result.lost else "TRACKING"
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, handled like Ctrl+C."""
-
-
-@contextmanager
-def sigterm_as_interrupt():
-    def handler(signum, frame):
-        raise Terminated()
-
-    try:
-        previous = signal.signal(signal.SIGTERM, handler)
-    except ValueError:  # not the main thread: leave signals alone
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def _frames(src, realtime: str):

@@ -155,3 +155,28 @@ def test_cli_bad_input(tiny_checkpoint, tmp_path, capsys):
 
 def test_tracking_score_mean():
     assert TrackingScore((0.2, 0.4), 1.0).auc == pytest.approx(0.3)
+
+
+def test_killed_export_leaves_no_temporary_folder(tiny_checkpoint, tiny_dataset, tmp_path, capsys, monkeypatch):
+    import os
+    import signal
+    import tempfile
+
+    from edgetrack.export import pipeline
+
+    system_tmp = tmp_path / "system-tmp"
+    system_tmp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(system_tmp))
+    seen = []
+
+    def terminated(*args, **kwargs):  # SIGTERM half-way, once the reference graphs are written
+        seen.append(sorted(p.name for p in system_tmp.iterdir()))
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(pipeline, "track_sequences", terminated)
+    out = tmp_path / "exports" / "onnx"
+    code, _, err = _run([str(tiny_checkpoint), "--format", "onnx", "--val-data", str(tiny_dataset), "--val-frames",
+                         "4", "--out", str(out), "--no-progress"], capsys)
+    assert code == 130 and "interrupted" in err
+    assert seen == [[]]  # the work folder lives inside the hidden staging folder, never in the system temp
+    assert list(system_tmp.iterdir()) == [] and list((tmp_path / "exports").iterdir()) == []

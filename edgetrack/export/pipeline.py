@@ -197,7 +197,7 @@ def _export_all(request: ExportRequest, progress: bool, shared: Path | None):
     from .onnx_export import export_onnx
 
     net = with_search_size(load_checkpoint(request.model), request.search_size)
-    with tempfile.TemporaryDirectory(prefix="edgetrack-export-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=".work-", dir=request.out) as tmp:  # inside the hidden staging folder
         work = Path(tmp)
         ref_dir = _reference_dir(request, work)
         export_onnx(net, ref_dir, opset=request.opset, simplify=request.simplify,

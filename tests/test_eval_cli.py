@@ -203,3 +203,13 @@ def test_bench_without_matplotlib_skips_plots_with_one_line(tmp_path):
     lines = [line for line in run.stderr.splitlines() if "plots skipped" in line]
     assert len(lines) == 1 and "edgetrack[dev]" in lines[0], run.stderr
     assert (out / "report.json").is_file() and not list(out.glob("*.png"))
+
+
+def test_model_takes_the_comma_form_like_peers(tmp_path):
+    labels = [t.label for t in bench._trackers(parse(["--model", "default,accurate", "--peers", "none"]))]
+    assert labels == [t.label for t in bench._trackers(parse(["--model", "default", "accurate", "--peers", "none"]))]
+    assert len(labels) == 2 and len(set(labels)) == 2
+    assert bench.model_items(["a=x, b=y", "none"]) == ["a=x", "b=y", "none"]
+    odd = tmp_path / "run,1"
+    odd.mkdir()
+    assert bench.model_items([str(odd), f"n={odd}"]) == [str(odd), f"n={odd}"]  # an existing path stays whole

@@ -40,7 +40,8 @@ def configure(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--split", default=None,
                         help="video folders with a MANIFEST.tsv: evaluate only the rows of this split (train, val)")
     parser.add_argument("--model", nargs="+", default=["default"], metavar="MODEL",
-                        help="edgetrack models to run side by side: paths, bundled names, or name=path; "
+                        help="edgetrack models to run side by side: paths, bundled names, or name=path, "
+                             "space- or comma-separated; "
                              "'default' = the bundled model, 'none' = peers only")
     parser.add_argument("--backend", default="auto", help="edgetrack runtime backend (default: auto)")
     parser.add_argument("--device", default="cpu", help="edgetrack device (cpu, cuda:N, gpu, npu)")
@@ -86,10 +87,20 @@ def _model_factory(item: str, args):
                           allow_ungated=args.allow_ungated, long_term=not args.short_term)
 
 
+def model_items(values: list[str]) -> list[str]:
+    """``--model`` values, each a path, a name, ``name=path`` or a comma-separated list of those (as ``--peers``
+    takes); an existing path with a comma in its name stays whole."""
+    items = []
+    for value in values:
+        whole = Path(value.partition("=")[2] or value)
+        items += [value] if "," in value and whole.exists() else [v.strip() for v in value.split(",") if v.strip()]
+    return items
+
+
 def _trackers(args) -> list:
     from edgetrack.evaluation.trackers import peer_factories
 
-    models = [m for m in args.model if str(m).lower() != "none"]
+    models = [m for m in model_items(args.model) if m.lower() != "none"]
     trackers = [_model_factory(m, args) for m in models]
     labels = [t.label for t in trackers]
     twice = sorted({label for label in labels if labels.count(label) > 1})

@@ -6,7 +6,8 @@ from typing import Any
 # Lower-case prefixes of sequence names or dataset names (longest match first) and their labels.
 _KNOWN = (
     ("youtube-vos", "YouTube-VOS"), ("got-10k", "GOT-10k"), ("got10k", "GOT-10k"), ("uav123", "UAV123"),
-    ("dtb70", "DTB70"), ("lasot", "LaSOT"), ("ytvos", "YouTube-VOS"), ("davis", "DAVIS"), ("otb", "OTB"),
+    ("dtb70", "DTB70"), ("uavdt", "UAVDT"), ("ptbtir", "PTB-TIR"), ("ptb-tir", "PTB-TIR"),
+    ("lasot", "LaSOT"), ("ytvos", "YouTube-VOS"), ("davis", "DAVIS"), ("otb", "OTB"),
     ("vot", "VOT"),
 )
 

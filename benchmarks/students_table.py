@@ -3,16 +3,18 @@
     python benchmarks/students_table.py --teacher runs/teachers/nanotrack_v2.safetensors \\
         --runs tsskd=runs/tsskd_v2[,tskd=runs/tskd_v2,nokd=runs/nokd_v2,...] [--peers nano]
     python benchmarks/students_table.py --models default=default,v3=runs/teachers/nanotrack_v3_onnx
+    python benchmarks/students_table.py --models default=default,new-s0=A.safetensors,new-s1=B,new-s2=C
 
-Held-out = the validation sequences of the dev split (``--data``, ``--split``) plus the ``val`` rows of the video
-pool's MANIFEST.tsv (``--pool``, ``--pool-split``; ``--pool none`` leaves them out), each at its own resolution;
-pool rows without full ground truth are listed and not scored. Every ``student_<name>.safetensors`` of each run
-folder (written by ``edgetrack-train``) and every ``--models`` checkpoint is exported to ONNX (cached next to it);
-``--models`` also takes exported folders and ``default`` (the bundled model). All are tracked one thread each, in
-the same run as the teacher and OpenCV's TrackerNano. Prints JSON and a table with AUC overall, per source (dev:
-OTB, UAV123, VOT; pool: ``pool-<source>``), dev val vs pool val and their gap, precision, parameters, MACs,
-update latency (median) and size; writes them, the report and the success/precision plots under ``--out``, and
-checks the default-student targets.
+Held-out = :func:`edgetrack.data.heldout.held_out_set` (``--shared``, ``--parts``): the dev split's validation
+sequences, the pool's ``val`` rows and ``data/val-videos``, each at its own resolution; rows without full ground
+truth are listed and not scored. Every ``student_<name>.safetensors`` of each run folder (written by
+``edgetrack-train``) and every ``--models`` checkpoint is exported to ONNX (cached next to it); ``--models`` also
+takes exported folders and ``default`` (the bundled model). All are tracked one thread each, in the same run as
+the teacher and OpenCV's TrackerNano. Prints JSON and tables: AUC overall, per part, aerial vs ground and per
+source; each tracker paired sequence by sequence with the teacher and with ``--baseline`` (mean and median
+difference, sequences more than 0.05 below / above), also on the aerial sequences alone; for recipes named
+``NAME-s0``, ``NAME-s1``, ... the seed spread and the adoption rule's verdict (docs/training.md). Writes them,
+the report and the success/precision plots under ``--out``.
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ import json
 import sys
 from pathlib import Path
 
+from edgetrack.data.heldout import PARTS
 from edgetrack.evaluation.trackers import shared_dir
 
 REPO = Path(__file__).resolve().parents[1]
@@ -80,22 +83,15 @@ def collect_models(teacher: str, runs: str, models: str = "") -> tuple[list[tupl
     return out, complexity
 
 
-def held_out(data: str, split: str, pool: str, pool_split: str):
-    """The dev split's validation sequences plus the pool's ``pool_split`` rows with full ground truth, as one
-    dataset; ``{name: column label}``; ``{name: reason}`` of the pool rows left out."""
-    from edgetrack.data import Dataset, open_dataset, read_video_pool, source_of
-    from edgetrack.evaluation.bench import drop_unscorable
-    from edgetrack.training.split import load_split
+def held_out(shared: str, split: str, parts: str = ",".join(PARTS)):
+    """The package's held-out set (:func:`edgetrack.data.heldout.held_out_set`): the dataset, ``{name: source}``,
+    the :class:`HeldOut` with every grouping, and ``{name: reason}`` of the rows left out."""
+    from edgetrack.data.heldout import held_out_set
 
-    dev = open_dataset(data, "folder").select(load_split(split)["val"])
-    groups = {s.name: source_of(s) for s in dev}
-    seqs, skipped = list(dev), {}
-    if pool.lower() != "none":
-        pool_ds, skipped = drop_unscorable(read_video_pool(pool, split=pool_split))
-        groups.update({s.name: f"pool-{source_of(s)}" for s in pool_ds})
-        seqs += list(pool_ds)
-    ds = Dataset("held-out", tuple(seqs), "mixed", f"{data} + {pool}" if pool.lower() != "none" else data)
-    return ds, groups, skipped
+    held = held_out_set(shared, split, [p for p in parts.split(",") if p])
+    for name, reason in held.not_scored.items():
+        print(f"not scored: {name}: {reason}", file=sys.stderr)
+    return held.dataset, dict(held.source), held, dict(held.not_scored)
 
 
 def run(args, trackers, ds):
@@ -126,13 +122,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="teacher checkpoint or exported folder ('none': leave it out)")
     p.add_argument("--runs", default="", help="name=run_folder,... (edgetrack-train output folders)")
     p.add_argument("--models", default="",
-                   help="name=checkpoint_or_exported_folder,... ('default' = the bundled model)")
+                   help="name=checkpoint_or_exported_folder,... ('default' = the bundled model); name seeds of "
+                        "one recipe NAME-s0, NAME-s1, ... to get their spread and the adoption rule")
+    p.add_argument("--baseline", default="default",
+                   help="the current model's name among --models: every tracker is also paired with it")
     p.add_argument("--peers", default="nano")
-    p.add_argument("--data", default=str(shared_dir() / "data" / "dev-sequences"))
-    p.add_argument("--split", default="dev", help="package split whose 'val' sequences of --data are used")
-    p.add_argument("--pool", default=str(shared_dir() / "data" / "train-videos"),
-                   help="video folder with a MANIFEST.tsv ('none': dev sequences only)")
-    p.add_argument("--pool-split", default="val", help="the manifest split of --pool to evaluate")
+    p.add_argument("--shared", default=str(shared_dir()),
+                   help="folder with data/dev-sequences, data/train-videos and data/val-videos")
+    p.add_argument("--split", default="dev", help="package split whose 'val' dev sequences are used")
+    p.add_argument("--parts", default=",".join(PARTS), help=f"held-out parts to score (of {', '.join(PARTS)})")
     p.add_argument("--out", default=str(REPO / "runs" / "students_table"))
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--no-plots", action="store_true", help="skip success.png / precision.png")
@@ -156,14 +154,15 @@ def main(argv: list[str] | None = None) -> int:
     trackers += peer_factories(args.peers)
     if not trackers:
         raise SystemExit("error: nothing to evaluate (no teacher, runs, models or peers)")
-    ds, groups, skipped = held_out(args.data, args.split, args.pool, args.pool_split)
+    ds, _, held, skipped = held_out(args.shared, args.split, args.parts)
     report, paths = run(args, trackers, ds)
-    rows = table_rows(report, complexity, groups)
-    sequences = {"dev": [n for n, g in groups.items() if not g.startswith("pool-")],
-                 "pool": [n for n, g in groups.items() if g.startswith("pool-")]}
-    summary = {"sequences": sequences, "not_scored": skipped, "rows": rows, "targets": targets(rows)}
+    rows = table_rows(report, complexity, held, args.baseline)
+    families = seed_summary(report, held, args.baseline)
+    summary = {"sequences": {part: [n for n in held.names if held.part[n] == part] for part in PARTS},
+               "aerial": [n for n in held.names if held.aerial[n]], "not_scored": skipped,
+               "mode": "short-term" if args.short_term else "long-term", "rows": rows, "seed_families": families}
     text = json.dumps(summary, indent=1)
-    table = format_rows(rows, source_columns(groups))
+    table = format_tables(rows, held, families)
     print(text)
     print(table)
     atomic_write_text(Path(args.out) / "students_table.json", text + "\n")
@@ -174,90 +173,86 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _mean(values: list[float]) -> float | None:
-    return sum(values) / len(values) if values else None
+def aucs_of(entry: dict) -> dict[str, float | None]:
+    return {n: v.get("success_auc") for n, v in entry["sequences"].items()}
 
 
-def source_columns(groups: dict[str, str]) -> list[str]:
-    """Column labels: the dev sources first, then the pool's, each in order of first appearance."""
-    labels = list(dict.fromkeys(groups.values()))
-    return [g for g in labels if not g.startswith("pool-")] + [g for g in labels if g.startswith("pool-")]
+def table_rows(report: dict, complexity: dict[str, dict], held, baseline: str = "default") -> list[dict]:
+    """One row per tracker: AUC overall and per group, paired with the teacher and with ``baseline``."""
+    from edgetrack.evaluation.paired import group_means, paired
 
-
-def by_group(entry: dict, groups: dict[str, str]) -> dict[str, float | None]:
-    """Mean success AUC of one tracker over the scored sequences of each group (got10k's overall AUC is the
-    mean of the per-sequence AUCs, so these add up like it), plus ``dev`` and ``pool``."""
-    aucs: dict[str, list[float]] = {}
-    for name, group in groups.items():
-        auc = entry["sequences"].get(name, {}).get("success_auc")
-        if auc is not None:
-            aucs.setdefault(group, []).append(auc)
-            aucs.setdefault("pool" if group.startswith("pool-") else "dev", []).append(auc)
-    return {g: _mean(v) for g, v in aucs.items()}
-
-
-def paired_with_teacher(entry: dict, teacher: dict | None, margin: float = 0.05) -> dict[str, float | int | None]:
-    """Sequence by sequence against the teacher of the same run: the median AUC difference and how many
-    sequences are more than ``margin`` below (above) it. One sequence that the teacher loses and a student keeps
-    (or the reverse) moves the mean AUC by 0.04 on ten sequences; the median and the counts do not follow it."""
-    unpaired = dict.fromkeys(("median_vs_teacher", "below_teacher", "above_teacher"))
-    diffs = sorted(entry["sequences"][n]["success_auc"] - t["success_auc"]
-                   for n, t in (teacher or {}).get("sequences", {}).items()
-                   if entry["sequences"].get(n, {}).get("success_auc") is not None
-                   and t.get("success_auc") is not None)
-    if not diffs:
-        return unpaired
-    k = len(diffs)
-    median = diffs[k // 2] if k % 2 else (diffs[k // 2 - 1] + diffs[k // 2]) / 2
-    return {"median_vs_teacher": median, "below_teacher": sum(d < -margin for d in diffs),
-            "above_teacher": sum(d > margin for d in diffs)}
-
-
-def table_rows(report: dict, complexity: dict[str, dict], groups: dict[str, str]) -> list[dict]:
+    trackers = report["trackers"]
+    refs = {"teacher": trackers.get("teacher"), "baseline": trackers.get(baseline)}
+    aerial = [n for n in held.names if held.aerial[n]]
     rows = []
-    teacher = report["trackers"].get("teacher")
-    for name, entry in report["trackers"].items():
-        o = entry["overall"]
-        c = complexity.get(name, {})
-        g = by_group(entry, groups)
-        dev, pool = g.pop("dev", None), g.pop("pool", None)
-        rows.append(dict(tracker=name, auc=o["success_auc"], precision=o["precision_20"], by_source=g,
-                         dev_auc=dev, pool_auc=pool, dev_minus_pool=None if dev is None or pool is None else dev - pool,
-                         params_m=c.get("params_m"), gmacs=(c["template_gmacs"] + c["search_gmacs"]) if c else None,
-                         update_ms=o["update_ms_p50"], size_mb=o.get("model_size_mb"),
-                         **paired_with_teacher(entry, teacher)))
+    for name, entry in trackers.items():
+        o, c, aucs = entry["overall"], complexity.get(name, {}), aucs_of(entry)
+        row = dict(tracker=name, auc=o["success_auc"], precision=o["precision_20"],
+                   params_m=c.get("params_m"), gmacs=(c["template_gmacs"] + c["search_gmacs"]) if c else None,
+                   update_ms=o["update_ms_p50"], size_mb=o.get("model_size_mb"),
+                   groups={g: group_means(aucs, labels) for g, labels in held.groupings().items()})
+        for key, ref in refs.items():
+            if ref is not None and name != (baseline if key == "baseline" else "teacher"):
+                row[f"vs_{key}"] = paired(aucs, aucs_of(ref), names=held.names).as_dict()
+                row[f"vs_{key}_aerial"] = paired(aucs, aucs_of(ref), names=aerial).as_dict()
+        rows.append(row)
     return sorted(rows, key=lambda r: -(r["auc"] if r["auc"] is not None else -1.0))
 
 
-def targets(rows: list[dict]) -> dict:
-    by = {r["tracker"]: r for r in rows}
+def seed_summary(report: dict, held, baseline: str) -> dict[str, dict]:
+    """Per recipe named ``NAME-sK``: the seeds' AUCs, mean and spread, and the adoption rule's verdict against
+    ``baseline`` (edgetrack.evaluation.paired.AdoptionRule, fixed before the runs)."""
+    import statistics
+
+    from edgetrack.evaluation.paired import AdoptionRule, adopt, seed_families
+
+    trackers = report["trackers"]
     out = {}
-    teacher, nano = by.get("teacher"), by.get("opencv-nano")
-    for name, r in by.items():
-        if name.endswith("-dull") and teacher and None not in (r["auc"], teacher["auc"], r["update_ms"]):
-            out[name] = dict(auc_gap_to_teacher=r["auc"] - teacher["auc"],
-                             latency_vs_teacher=r["update_ms"] / teacher["update_ms"],
-                             latency_vs_opencv_nano=(r["update_ms"] / nano["update_ms"]) if nano else None)
+    for fam, names in seed_families(trackers).items():
+        aucs = [trackers[n]["overall"]["success_auc"] for n in names]
+        out[fam] = {"seeds": {n: a for n, a in zip(names, aucs)}, "mean": statistics.fmean(aucs),
+                    "sd": statistics.stdev(aucs), "range": max(aucs) - min(aucs)}
+        if baseline in trackers:
+            out[fam]["rule"] = AdoptionRule().__dict__
+            out[fam]["vs_baseline"] = adopt({n: aucs_of(trackers[n]) for n in names},
+                                            aucs_of(trackers[baseline]), held.aerial)
     return out
 
 
-def format_rows(rows: list[dict], columns: list[str] | None = None) -> str:
-    def f(v, fmt):
-        return "-" if v is None else format(v, fmt)
+def _f(v, fmt=".3f") -> str:
+    return "-" if v is None else format(v, fmt)
 
-    columns = columns or []
-    head = ["tracker", "AUC", "P@20", *columns, "dev val", "pool val", "dev - pool",
-            "median vs teacher (seq.)", "seq. below / above teacher by > 0.05", "params (M)", "GMACs",
-            "update ms p50", "size MB"]
+
+def _pair(p: dict | None) -> str:
+    if not p or p.get("median_diff") is None:
+        return "-"
+    return f"{p['mean_diff']:+.3f} / {p['median_diff']:+.3f} / {p['below']} / {p['above']}"
+
+
+def format_tables(rows: list[dict], held, families: dict | None = None) -> str:
+    """Overview (parts, aerial vs ground, paired columns), then AUC per source, then the seed families."""
+    parts = [p for p in PARTS if p in set(held.part.values())]
+    sources = list(dict.fromkeys(held.source[n] for n in held.names))
+    head = ["tracker", "AUC", "P@20", *parts, "aerial", "ground",
+            "vs teacher: mean / median / below / above", "aerial vs teacher", "vs baseline",
+            "update ms p50", "params (M)"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
-        cells = [r["tracker"], f(r["auc"], ".3f"), f(r["precision"], ".3f"),
-                 *(f(r["by_source"].get(c), ".3f") for c in columns), f(r["dev_auc"], ".3f"),
-                 f(r["pool_auc"], ".3f"), f(r["dev_minus_pool"], "+.3f"), f(r.get("median_vs_teacher"), "+.3f"),
-                 "-" if r.get("below_teacher") is None else f"{r['below_teacher']} / {r['above_teacher']}",
-                 f(r["params_m"], ".3f"),
-                 f(r["gmacs"], ".3f"), f(r["update_ms"], ".2f"), f(r["size_mb"], ".2f")]
+        g = r["groups"]
+        cells = [r["tracker"], _f(r["auc"]), _f(r["precision"]), *(_f(g["part"].get(p)) for p in parts),
+                 _f(g["view"].get("aerial")), _f(g["view"].get("ground")), _pair(r.get("vs_teacher")),
+                 _pair(r.get("vs_teacher_aerial")), _pair(r.get("vs_baseline")), _f(r["update_ms"], ".2f"),
+                 _f(r["params_m"])]
         lines.append("| " + " | ".join(cells) + " |")
+    counts = {s: sum(held.source[n] == s for n in held.names) for s in sources}
+    lines += ["", "| tracker | " + " | ".join(f"{s} ({counts[s]})" for s in sources) + " |",
+              "|" + "---|" * (len(sources) + 1)]
+    for r in rows:
+        lines.append("| " + " | ".join([r["tracker"], *(_f(r["groups"]["source"].get(s)) for s in sources)]) + " |")
+    for fam, f in (families or {}).items():
+        v = f.get("vs_baseline", {})
+        lines += ["", f"{fam}: seeds {', '.join(f'{a:.3f}' for a in f['seeds'].values())}, mean {f['mean']:.3f} "
+                      f"(sd {f['sd']:.3f}); adopt: {v.get('adopt')} {'; '.join(v.get('reasons', []))}"]
     return "\n".join(lines)
 
 

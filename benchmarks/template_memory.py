@@ -47,7 +47,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="memory constants without --tune: every=N,confidence=C,protected=P")
     p.add_argument("--data", default=str(shared_dir() / "data" / "dev-sequences"))
     p.add_argument("--split", default="dev")
-    p.add_argument("--pool", default=str(shared_dir() / "data" / "train-videos"))
+    p.add_argument("--pool", default=str(shared_dir() / "data" / "train-videos"), help="training-side videos")
+    p.add_argument("--shared", default=str(shared_dir()), help="folder the held-out set is read from")
     p.add_argument("--out", default=str(REPO / "runs" / "template_memory"))
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--no-plots", action="store_true")
@@ -202,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     budget = load_checkpoint(ckpt).spec.template_feat_size ** 2  # one template's tokens: the cost of memory off
     chosen = tune(args, ckpt, budget) if args.tune else parse_setting(args.setting, budget)
     settings = [{"memory_tokens": 0}, chosen, {**chosen, "memory_tokens": 2 * budget}]
-    ds, groups, skipped = held_out(args.data, args.split, args.pool, "val")
+    ds, groups, _, skipped = held_out(args.shared, args.split)
     report, paths = run(args, factories(ckpt, settings, Path(args.out) / "models"), ds)
     rows = rows_of(report, settings)
     summary = {"checkpoint": str(ckpt), "sequences": sorted(groups), "appearance_change": list(APPEARANCE),

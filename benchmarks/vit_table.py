@@ -23,7 +23,7 @@ import os
 import sys
 from pathlib import Path
 
-from students_table import DEFAULT_TEACHER, by_group, held_out, resolve_model, run, source_columns
+from students_table import DEFAULT_TEACHER, aucs_of, held_out, resolve_model, run
 
 from edgetrack.evaluation.trackers import shared_dir
 
@@ -50,8 +50,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--models", default="", help="more name=checkpoint_or_folder,... (e.g. distilled students)")
     p.add_argument("--data", default=str(shared_dir() / "data" / "dev-sequences"))
     p.add_argument("--split", default="dev")
-    p.add_argument("--pool", default=str(shared_dir() / "data" / "train-videos"))
-    p.add_argument("--pool-split", default="val")
+    p.add_argument("--shared", default=str(shared_dir()), help="folder the held-out set is read from")
     p.add_argument("--out", default=str(REPO / "runs" / "vit_table"))
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--no-plots", action="store_true")
@@ -94,14 +93,24 @@ def factories(args: argparse.Namespace) -> list:
     return out + peer_factories(f"vit={shared_dir().joinpath(*ZOO)}")
 
 
-def rows_of(report: dict, groups: dict[str, str]) -> list[dict]:
+def by_group(entry: dict, held) -> dict[str, float]:
+    """Mean AUC per source, per held-out part and aerial vs ground."""
+    from edgetrack.evaluation.paired import group_means
+
+    out: dict[str, float] = {}
+    for labels in held.groupings().values():
+        out.update(group_means(aucs_of(entry), labels))
+    return out
+
+
+def rows_of(report: dict, held) -> list[dict]:
     rows = []
     peer = report["trackers"].get(PEER, {}).get("overall", {})
     for name, entry in report["trackers"].items():
         o = entry["overall"]
         ratio = o["update_ms_p50"] / peer["update_ms_p50"] if o["update_ms_p50"] and peer.get("update_ms_p50") else None
         rows.append(dict(tracker=name, auc=o["success_auc"], precision=o["precision_20"],
-                         by_source=by_group(entry, groups), update_ms=o["update_ms_p50"], vs_trackervit=ratio,
+                         by_source=by_group(entry, held), update_ms=o["update_ms_p50"], vs_trackervit=ratio,
                          size_mb=o.get("model_size_mb")))
     return sorted(rows, key=lambda r: -(r["auc"] if r["auc"] is not None else -1.0))
 
@@ -137,10 +146,11 @@ def main(argv: list[str] | None = None) -> int:
     from edgetrack.data.fileio import atomic_write_text
 
     trackers = factories(args)
-    ds, groups, skipped = held_out(args.data, args.split, args.pool, args.pool_split)
+    ds, groups, held, skipped = held_out(args.shared, args.split)
     report, paths = run(args, trackers, ds)
-    rows = rows_of(report, groups)
-    columns = source_columns(groups) + ["dev", "pool"]
+    rows = rows_of(report, held)
+    columns = list(dict.fromkeys(held.source.values())) + list(dict.fromkeys(held.part.values())) + [
+        "aerial", "ground"]
     summary = {"sequences": sorted(groups), "not_scored": skipped, "rows": rows, "targets": targets(rows)}
     outputs = {"vit_table.json": json.dumps(summary, indent=1), "vit_table.md": format_rows(rows, columns)}
     for name, text in outputs.items():  # printed and written: JSON, then the table

@@ -82,11 +82,15 @@ def shared_root(shared: str | os.PathLike | None = None) -> Path:
     return root
 
 
-def _dev_part(root: Path, split: str) -> list:
+def _dev_part(root: Path, split: str, skipped: dict[str, str]) -> list:
     from .readers import open_dataset
 
     folder = root / "data" / "dev-sequences"
-    return list(open_dataset(folder, "folder").select(split_names(split, "val"))) if folder.is_dir() else []
+    if not folder.is_dir():
+        return []
+    ds, names = open_dataset(folder, "folder"), split_names(split, "val")
+    skipped.update({n: f"not in {folder}" for n in names if n not in ds.names})
+    return list(ds.select([n for n in names if n in ds.names]))
 
 
 def _video_part(folder: Path, skipped: dict[str, str]) -> list:
@@ -122,7 +126,7 @@ def held_out_set(shared: str | os.PathLike | None = None, split: str = "dev", pa
     if unknown:
         raise DataError(f"unknown held-out part(s) {unknown}; known: {list(PARTS)}")
     skipped: dict[str, str] = {}
-    found = {"dev-val": _dev_part(root, split) if "dev-val" in parts else [],
+    found = {"dev-val": _dev_part(root, split, skipped) if "dev-val" in parts else [],
              "pool-val": _video_part(root / "data" / "train-videos", skipped) if "pool-val" in parts else [],
              "val-videos": _video_part(root / "data" / "val-videos", skipped) if "val-videos" in parts else []}
     seqs, part, source, aerial = [], {}, {}, {}

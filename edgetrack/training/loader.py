@@ -85,6 +85,42 @@ def pool_sources(cfg, teacher: str, held_out: set[str]) -> list:
     return sources
 
 
+def aerial_pool_names(cfg) -> set[str]:
+    """File stems of the pool's videos that its MANIFEST.tsv marks aerial (``aerial=yes``)."""
+    from ..data.videos import read_manifest
+
+    names = set()
+    for folder in cfg.pool:
+        manifest = Path(folder) / "MANIFEST.tsv"
+        rows = read_manifest(manifest) if manifest.is_file() else []
+        names |= {Path(r.get("file") or r.get("name", "")).stem for r in rows if r.get("aerial", "") == "yes"}
+    return names
+
+
+def is_aerial(source, aerial_videos: set[str]) -> bool:
+    """A source filmed from the air: its manifest says so, its name is one of ``aerial_videos`` (or a pseudo-track
+    ``<video>.<k>`` of one), or it comes from an aerial benchmark (UAV123, DTB70, UAVDT)."""
+    from ..data.heldout import AERIAL_SOURCES
+    from ..data.sources import source_of
+
+    flag = getattr(source, "aerial", None)
+    if isinstance(flag, bool):
+        return flag
+    name = Path(str(getattr(source, "name", source))).name
+    stem = Path(name).stem
+    return stem in aerial_videos or stem.split(".")[0] in aerial_videos or source_of(name) in AERIAL_SOURCES
+
+
+def source_weights(sources: list, aerial_weight: float, aerial_videos: set[str]) -> list[float] | None:
+    """How often each source is drawn: ``aerial_weight`` for aerial ones, 1 for the rest; None (every source
+    equally, the same pairs as before the option existed) when ``aerial_weight`` is 1."""
+    if not aerial_weight > 0:
+        raise InputError(f"data.aerial_weight must be > 0, got {aerial_weight}")
+    if aerial_weight == 1.0:
+        return None
+    return [aerial_weight if is_aerial(s, aerial_videos) else 1.0 for s in sources]
+
+
 def pair_spec_for(cfg, spec: TrackerSpec, rank: int = 0) -> PairSpec:
     """How the run samples and augments pairs: NanoTrack's settings (:class:`PairSpec`) with ``data.augment``'s
     changes, read like every other config key; the crop sizes and context come from the teacher's spec, the
@@ -110,7 +146,8 @@ def make_loader_factory(cfg, dist) -> Callable[..., Iterator[dict]]:
     sources += pool_sources(cfg.data, cfg.teacher, held_out_names(cfg.data.split))
     pair_spec = pair_spec_for(cfg, spec, dist.rank)
     per_epoch = max(cfg.data.batch_size, cfg.data.samples_per_epoch // cfg.data.batch_size * cfg.data.batch_size)
-    dataset = PairDataset(sources, pair_spec, spec, per_epoch)
+    weights = source_weights(sources, cfg.data.aerial_weight, aerial_pool_names(cfg.data))
+    dataset = PairDataset(sources, pair_spec, spec, per_epoch, weights=weights)
 
     def batches(start_step: int, workers: int | None = None) -> Iterator[dict]:
         """Batches from ``start_step`` on; ``workers`` overrides ``data.workers`` (the same batches either way)."""

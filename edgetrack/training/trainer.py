@@ -47,6 +47,7 @@ class DataConfig:
     cache: str = "runs/cache"   # teacher pseudo-tracks, paid once
     augment: dict = field(default_factory=dict)  # training.pairs.PairSpec fields that differ from NanoTrack's,
                                                  # e.g. {search_flip: 0.5, template_flip: 0.5, gray: 0.1}
+    aerial_weight: float = 1.0  # how much more often a source filmed from the air is drawn (1: all equally)
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ import shutil
 import numpy as np
 import pytest
 from conftest import shared_path
-from test_data_videos import W, H, boxes, write_boxes, write_clip, write_manifest
+from test_data_videos import H, W, boxes, write_boxes, write_clip, write_manifest
 
 from edgetrack.data.heldout import PARTS, held_out_set, split_names
 from edgetrack.errors import DataError

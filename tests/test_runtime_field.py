@@ -224,3 +224,55 @@ def test_centre_convention_round_trips_a_box():
     cx, cy, w, h = xywh_to_cxcywh(box)
     assert (cx, cy) == (14.5, 23.0)  # pixel 10..19 -> centre 14.5
     assert np.allclose(cxcywh_to_xywh(cx, cy, w, h), box)
+
+
+def _fifo(path):
+    import os
+
+    if not hasattr(os, "mkfifo"):
+        pytest.skip("this system has no FIFOs")
+    os.mkfifo(path)
+    return path
+
+
+@pytest.mark.parametrize("where", ["graph", "checkpoint"])
+def test_a_fifo_where_a_model_file_is_expected_is_refused_not_read(where, tiny_onnx, tmp_path):
+    from conftest import run_python
+
+    folder = tmp_path / "m"
+    folder.mkdir()
+    if where == "graph":
+        shutil.copy(tiny_onnx / "template.onnx", folder / "template.onnx")
+        model = folder
+        _fifo(folder / "search.onnx")
+    else:
+        model = _fifo(folder / "m.safetensors")
+    code = f"""
+        from edgetrack import ModelError, Tracker
+        from edgetrack.cli.main import main
+        try:
+            Tracker({str(model)!r})
+        except ModelError as exc:
+            print(exc)
+        assert main(["track", {str(tmp_path)!r}, "--bbox", "1,2,3,4", "--model", {str(model)!r}]) == 2
+    """
+    assert "is not a regular file" in run_python(code, timeout=60)  # reading the FIFO would block: a timeout
+
+
+def test_one_graph_file_is_not_called_a_folder_without_a_model(tmp_path):
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"junk")
+    with pytest.raises(ModelError) as info:
+        Tracker(bad)
+    assert "holds no model" not in str(info.value)
+    assert str(bad) in str(info.value) and "template.onnx and search.onnx" in str(info.value)
+
+
+def test_an_empty_pth_says_it_is_empty(tmp_path):
+    pytest.importorskip("torch")
+    from edgetrack.models.import_nanotrack import _read_state_dict
+
+    empty = tmp_path / "w.pth"
+    empty.write_bytes(b"")
+    with pytest.raises(ModelError, match=r"w.pth as a PyTorch checkpoint: the file is empty \(0 bytes\)"):
+        _read_state_dict(empty)

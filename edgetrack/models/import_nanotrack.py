@@ -27,6 +27,10 @@ _RENAMES = [
 def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     if not path.exists():
         raise ModelNotFoundError(f"NanoTrack checkpoint not found: {path}")
+    if not path.is_file():
+        raise ModelError(f"{path} is not a regular file: a NanoTrack checkpoint is a .pth file")
+    if path.stat().st_size == 0:
+        raise ModelError(f"cannot read {path} as a PyTorch checkpoint: the file is empty (0 bytes)")
     try:
         # The authors' files store the epoch as a numpy scalar: allow exactly that, nothing executable.
         import numpy as np
@@ -36,7 +40,7 @@ def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
         with torch.serialization.safe_globals(allowed):
             obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for corrupt files
-        raise ModelError(f"cannot read {path} as a PyTorch checkpoint: {exc}") from exc
+        raise ModelError(f"cannot read {path} as a PyTorch checkpoint: {exc or type(exc).__name__}") from exc
     state = obj.get("state_dict", obj) if isinstance(obj, dict) else None
     if not isinstance(state, dict) or not state:
         raise ModelError(f"{path} holds no state_dict")

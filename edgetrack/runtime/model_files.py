@@ -79,9 +79,20 @@ def _openvino_spec(path: Path) -> TrackerSpec:
         raise SpecError(f"{path}: {exc}") from exc
 
 
+def _regular(path: Path) -> bool:
+    """Whether a model file exists; ModelError when something else than a regular file has its name (reading a
+    FIFO would block forever, a device never ends)."""
+    if not path.exists():
+        return False
+    if not path.is_file():
+        raise ModelError(f"{path} is not a regular file (a folder, FIFO, socket or device): edgetrack reads model "
+                         "files only from regular files")
+    return True
+
+
 def _read_sidecar(root: Path) -> dict:
     path = root / SPEC_SIDECAR
-    if not path.exists():
+    if not _regular(path):
         raise ModelError(f"{root} has no {SPEC_SIDECAR} next to its graphs")
     try:
         data = json.loads(path.read_text())
@@ -112,14 +123,14 @@ def read_build_info(root: str | os.PathLike) -> dict:
 def _folder_formats(root: Path) -> tuple[str, ...]:
     found = []
     for fmt, (tmpl, search) in _GRAPH_FILES.items():
-        has_t, has_s = (root / tmpl).exists(), (root / search).exists()
+        has_t, has_s = _regular(root / tmpl), _regular(root / search)
         if has_t != has_s:
             raise ModelError(f"{root} has {tmpl if has_t else search} but not its partner graph")
         if has_t:
             found.append(fmt)
     if "openvino" in found:
         for xml in _GRAPH_FILES["openvino"]:
-            if not (root / xml).with_suffix(".bin").exists():
+            if not _regular((root / xml).with_suffix(".bin")):
                 raise ModelError(f"{root} has {xml} but not its weights {Path(xml).stem}.bin")
     return tuple(found)
 
@@ -184,7 +195,13 @@ def locate(model: str | os.PathLike | None) -> ModelFiles:
 
 
 def _locate_path(path: Path) -> ModelFiles:
+    if not path.is_dir():
+        _regular(path)
     if path.is_file() and path.suffix in _GRAPH_SUFFIXES:
+        if path.name not in {name for pair in _GRAPH_FILES.values() for name in pair}:
+            raise ModelError(f"{path}: one graph file is not a model; edgetrack loads an exported folder holding "
+                             f"template{path.suffix} and search{path.suffix} (as edgetrack-export writes it) or "
+                             f"an edgetrack checkpoint ({SUFFIX})")
         path = path.parent
     if path.is_file():
         if path.suffix != SUFFIX:

@@ -1,10 +1,10 @@
 """The accuracy gate every export passes through.
 
-(1) Output parity against the torch model on sample crops (real calibration pairs when there are some), with a
-tolerance per precision; (2) tracking accuracy: success AUC on validation sequences, compared with the FP32 ONNX
-export's AUC on the same sequences. An export whose parity is off or whose AUC drops by more than ``max_drop``
-is marked ``failed``; its files are kept. The gate also measures the update latency (median, one thread) and the
-size on disk, and writes everything to ``export.json``.
+(1) Output parity against the torch model on sample crops (calibration pairs when there are some, else pairs cut
+from the validation sequences), with a tolerance per precision; (2) tracking accuracy: success AUC on validation
+sequences, compared with the FP32 ONNX export's AUC on the same sequences. An export whose parity is off or whose
+AUC drops by more than ``max_drop`` is marked ``failed``; its files are kept. The gate also measures the update
+latency (median, one thread) and the size on disk, and writes everything to ``export.json``.
 
 Exported folders are loaded through :class:`edgetrack.Tracker` and the runtime backends. Where the runtime has
 no backend for a format, a graph runner from the exporter stands in, hosted by a tracker on the FP32 ONNX
@@ -38,6 +38,9 @@ TOLERANCES = {"fp32": 1e-4, "fp16": 1e-2, "int8": 0.5}
 PARITY_PAIRS = 8
 REPORT_NAME = "export.json"
 N_SYNTHETIC = 4
+#: The gate's source line when it tracked generated sequences: said plainly in the output and in ``export.json``.
+GENERATED_ONLY = (f"synthetic: {N_SYNTHETIC} generated sequences only, no real footage (parity and AUC checked on "
+                  "them; give --val-data or --data to check on real video)")
 
 
 @dataclass(frozen=True)
@@ -107,7 +110,12 @@ def _fallback_sequences(shared: Path | None, seed: int) -> tuple[tuple[Sequence,
     from ..data.synthetic import synthetic_sequence
 
     seqs = tuple(synthetic_sequence(seed * 100 + i, n_frames=60) for i in range(N_SYNTHETIC))
-    return seqs, f"synthetic ({N_SYNTHETIC} generated sequences)"
+    return seqs, GENERATED_ONLY
+
+
+def generated_only(source: str) -> bool:
+    """Whether the gate's sequences (their ``source`` as :func:`validation_sequences` says it) were generated."""
+    return source == GENERATED_ONLY
 
 
 # ----------------------------------------------------------------------------------------------- running
@@ -157,11 +165,23 @@ def tracker_factory(folder: Path, fmt: str, backend: str, host: Path) -> Callabl
 
 
 # ----------------------------------------------------------------------------------------------- parity
-def parity_inputs(spec: TrackerSpec, calib: CalibrationSet | None, n: int = PARITY_PAIRS,
-                  seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Template and search inputs for the parity check: calibration pairs, else random crops."""
+def parity_inputs(spec: TrackerSpec, calib: CalibrationSet | None, n: int = PARITY_PAIRS, seed: int = 0,
+                  sequences: tuple[Sequence, ...] = ()) -> tuple[np.ndarray, np.ndarray]:
+    """Template and search inputs for the parity check (and the score shift of :mod:`.recalibrate`): calibration
+    pairs, else pairs cut the same way from ``sequences`` (the gate's), else random crops."""
     if calib is not None:
         return calib.template_inputs[TEMPLATE_INPUT][:n], calib.search_inputs[SEARCH_INPUT][:n]
+    if sequences:
+        from .calibration import CalibrationConfig, cut_pairs
+
+        try:
+            crops = cut_pairs(list(sequences), spec, CalibrationConfig(n_pairs=n, seed=seed, progress=False))
+        except DataError:  # no sequence with a visible target on two frames in a row
+            crops = None
+        if crops is not None:
+            swap = spec.channel_order != "BGR"
+            z = to_network_input(crops.templates[crops.template_index], spec.mean, spec.std, swap)
+            return z, to_network_input(crops.searches, spec.mean, spec.std, swap)
     rng = np.random.default_rng(seed)
     z = rng.integers(0, 256, (n, spec.exemplar_size, spec.exemplar_size, 3), dtype=np.uint8)
     x = rng.integers(0, 256, (n, spec.instance_size, spec.instance_size, 3), dtype=np.uint8)
@@ -208,9 +228,10 @@ def judge(row: GateRow, max_drop: float) -> GateRow:
 
 
 def gate_export(folder: Path, fmt: str, backend: str, precision: str, net, settings: GateSettings,
-                host: Path, score: TrackingScore | None = None) -> GateRow:
-    """Check one exported folder: parity, tracking AUC against the reference, latency, size."""
-    runner = open_runner(folder, fmt, backend)
+                host: Path, score: TrackingScore | None = None, runner=None) -> GateRow:
+    """Check one exported folder: parity, tracking AUC against the reference, latency, size. ``runner``: the
+    folder's graphs when the caller has them open already."""
+    runner = open_runner(folder, fmt, backend) if runner is None else runner
     diffs = parity(runner, net, settings.parity_z, settings.parity_x)
     if score is None:
         score = track_sequences(tracker_factory(folder, fmt, backend, host), settings.sequences)

@@ -3,8 +3,9 @@ their gate results and ``export.json`` out.
 
 Every format starts from the FP32 ONNX graphs (the reference the gate compares against): ONNX INT8 quantizes
 them, OpenVINO converts them, TensorRT builds engines from them. Calibration pairs are cut once and shared.
-Each exported folder's confidence calibration is refitted on its own outputs (:mod:`.recalibrate`) before its
-accuracy gate runs.
+Each exported folder keeps the source model's confidence calibration; it is re-fitted on its own outputs only
+where the conversion moved the scores beyond a tolerance and ``--data`` gives real footage (:mod:`.recalibrate`),
+before its accuracy gate runs.
 """
 from __future__ import annotations
 
@@ -24,13 +25,15 @@ from .gate import (
     TrackingScore,
     error_row,
     gate_export,
+    generated_only,
+    open_runner,
     parity_inputs,
     track_sequences,
     tracker_factory,
     validation_sequences,
     write_report,
 )
-from .recalibrate import recalibrate, recalibration_sequences
+from .recalibrate import keep_or_refit, recalibration_sequences, score_shift
 from .swap import staging_folder, swap_in
 
 
@@ -60,8 +63,10 @@ class _Context:
     work: Path
     calib: CalibrationSet | None
     settings: GateSettings
-    recal: tuple[tuple, str] = ((), "")  # sequences to re-calibrate the confidence on, and their source
-    recalibrated: dict = field(default_factory=dict)  # format label -> what the re-calibration did
+    reference_graphs: object  # the FP32 ONNX graphs, what a conversion's score shift is measured against
+    recal: tuple[tuple, str] = ((), "")  # real sequences to re-fit the confidence on (--data), and their source
+    recalibrated: dict = field(default_factory=dict)  # format label -> what happened to its calibration
+    progress: bool = False
 
 
 def target_folder(request: ExportRequest, fmt: str) -> Path:
@@ -136,16 +141,22 @@ def export_format(ctx: _Context, fmt: str, folder: Path) -> None:
 def _one(ctx: _Context, fmt: str) -> GateRow:
     folder = target_folder(ctx.request, fmt)
     backend = get_format(fmt).backend
+    is_ref = folder.resolve() == ctx.ref_dir.resolve()
     try:
         export_format(ctx, fmt, folder)
-        ctx.recalibrated[f"{fmt}-{ctx.request.precision}"] = recalibrate(folder, backend, *ctx.recal)
+        runner = open_runner(folder, fmt, backend)
+        shift = None if is_ref else score_shift(ctx.spec, ctx.reference_graphs, runner, ctx.settings.parity_z,
+                                                ctx.settings.parity_x)
+        done = keep_or_refit(folder, backend, shift, *ctx.recal, progress=ctx.progress)
+        ctx.recalibrated[f"{fmt}-{ctx.request.precision}"] = done
+        if done["status"] == "refitted":
+            runner = open_runner(folder, fmt, backend)  # the files now carry the new spec
     except Exception as exc:
         if not ctx.request.nested:
             raise
         return error_row(fmt, ctx.request.precision, folder, exc)
-    is_ref = folder.resolve() == ctx.ref_dir.resolve()
     return gate_export(folder, fmt, backend, ctx.request.precision, ctx.net, ctx.settings, ctx.ref_dir,
-                       ctx.settings.reference if is_ref else None)
+                       ctx.settings.reference if is_ref else None, runner)
 
 
 def _reference_dir(request: ExportRequest, work: Path) -> Path:
@@ -160,7 +171,8 @@ def _meta(ctx: _Context, validation: str) -> dict:
                                             "data": [str(p) for p in req.data]}
     return {"edgetrack_version": __version__, "model": str(req.model), "spec_name": ctx.spec.name,
             "precision": req.precision, "max_drop": req.max_drop, "accuracy_control": req.accuracy_control,
-            "validation": {"source": validation, "sequences": [s.name for s in ctx.settings.sequences],
+            "validation": {"source": validation, "generated_only": generated_only(validation),
+                           "sequences": [s.name for s in ctx.settings.sequences],
                            "frames": sum(len(s) for s in ctx.settings.sequences)},
             "reference": {"export": "onnx-fp32", "auc": ctx.settings.reference.auc,
                           "update_ms_p50": ctx.settings.reference.update_ms_p50},
@@ -180,6 +192,8 @@ def run_export(request: ExportRequest, progress: bool = True, shared: Path | Non
     try:
         staged = replace(request, out=staging)
         rows, meta, reference, validation = _export_all(staged, progress, shared)
+        if generated_only(validation):
+            request = replace(request, notes=(*request.notes, f"note: {validation}"))
         rows = tuple(replace(r, folder=str(final / Path(r.folder).relative_to(staging))) for r in rows)
         for row in rows:
             if request.nested:
@@ -206,10 +220,11 @@ def _export_all(request: ExportRequest, progress: bool, shared: Path | None):
         seqs, validation = validation_sequences(request.val_data, request.data, request.val_frames, shared,
                                                 request.seed)
         reference = track_sequences(tracker_factory(ref_dir, "onnx", "onnxruntime", ref_dir), seqs)
-        z, x = parity_inputs(net.spec, calib, seed=request.seed)
+        z, x = parity_inputs(net.spec, calib, seed=request.seed, sequences=seqs)
         settings = GateSettings(request.max_drop, seqs, reference, z, x)
-        recal = recalibration_sequences(request.data, shared)
-        ctx = _Context(request, net, net.spec, ref_dir, work, calib, settings, recal)
+        graphs = open_runner(ref_dir, "onnx", "onnxruntime")
+        ctx = _Context(request, net, net.spec, ref_dir, work, calib, settings, graphs,
+                       recalibration_sequences(request.data), progress=progress)
         rows = tuple(_one(ctx, fmt) for fmt in request.formats)
         meta = _meta(ctx, validation)
     return rows, meta, reference, validation

@@ -276,3 +276,24 @@ def test_an_empty_pth_says_it_is_empty(tmp_path):
     empty.write_bytes(b"")
     with pytest.raises(ModelError, match=r"w.pth as a PyTorch checkpoint: the file is empty \(0 bytes\)"):
         _read_state_dict(empty)
+
+
+def test_onnxruntime_that_fails_to_load_is_not_called_missing(monkeypatch):
+    import builtins
+
+    from edgetrack.runtime.backends import ort
+
+    real_import = builtins.__import__
+
+    def broken(name, *args, **kwargs):
+        if name == "onnxruntime":
+            raise ImportError("libcublasLt.so.12: cannot open shared object file: No such file or directory")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.delitem(sys.modules, "onnxruntime", raising=False)
+    monkeypatch.setattr(builtins, "__import__", broken)
+    with pytest.raises(BackendUnavailableError) as info:
+        ort.import_onnxruntime()
+    text = str(info.value)
+    assert "failed to load" in text and "libcublasLt.so.12: cannot open shared object file" in text
+    assert "missing from this environment" not in text

@@ -18,13 +18,19 @@ _PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
 
 
 def import_onnxruntime():
+    """The onnxruntime module; BackendUnavailableError telling a missing package from one that fails to load."""
     try:
         import onnxruntime as ort
     except ImportError as exc:
+        if isinstance(exc, ModuleNotFoundError) and exc.name == "onnxruntime":
+            raise BackendUnavailableError(
+                "the onnxruntime backend needs the 'onnxruntime' package, a core dependency of edgetrack that is "
+                "missing from this environment. Reinstall it with: pip install 'onnxruntime>=1.17' "
+                "(or 'onnxruntime-gpu' for CUDA)") from exc
         raise BackendUnavailableError(
-            "the onnxruntime backend needs the 'onnxruntime' package, a core dependency of edgetrack that is "
-            "missing from this environment. Reinstall it with: pip install 'onnxruntime>=1.17' "
-            "(or 'onnxruntime-gpu' for CUDA)") from exc
+            f"onnxruntime is installed but failed to load: {exc}. A native library it needs is missing or does not "
+            "match this machine (for onnxruntime-gpu: CUDA and cuDNN versions); reinstall onnxruntime or install "
+            "that library") from exc
     return ort
 
 

@@ -84,3 +84,12 @@ def test_train_help_is_plain_text(capsys):
         main(["--help"])
     out = capsys.readouterr().out
     assert exit_info.value.code == 0 and "``" not in out and "prune" in out and "distill" in out
+
+
+@pytest.mark.parametrize("command", ["calibrate", "tune"])
+def test_help_is_plain_text(command, capsys):
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    text = capsys.readouterr().out
+    assert f"edgetrack {command}:" in text
+    assert "``" not in text and ":mod:" not in text and ":class:" not in text

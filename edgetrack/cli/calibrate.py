@@ -17,12 +17,13 @@ import os
 from pathlib import Path
 
 from ..errors import DataError, InputError
+from .common import plain_help
 
 HELP = "fit a model's confidence calibration on real data and store it in the model's spec"
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("calibrate", help=HELP, description=__doc__.split("\n\n")[0])
+    p = sub.add_parser("calibrate", help=HELP, description=plain_help(__doc__))
     p.add_argument("model", metavar="MODEL", help="checkpoint, exported folder or bundled model name")
     p.add_argument("--shared", default=None,
                    help="data folder holding data/dev-sequences and data/train-videos (default: $EDGETRACK_SHARED)")

@@ -1,6 +1,7 @@
 """Small helpers shared by the command-line tools."""
 from __future__ import annotations
 
+import re
 import signal
 import sys
 from collections.abc import Callable
@@ -19,6 +20,14 @@ def parse_box(text: str) -> tuple[float, float, float, float]:
     if len(values) != 4:
         raise InputError(f"--bbox must be four numbers x,y,w,h, got {len(values)}")
     return values  # type: ignore[return-value]
+
+
+def plain_help(doc: str) -> str:
+    """The first paragraph of a module docstring as plain text for ``--help``: reStructuredText roles
+    (:mod:`x`) and literals (``x``) lose their markup."""
+    text = doc.strip().split("\n\n")[0]
+    text = re.sub(r":[a-z]+:`~?([^`]+)`", r"\1", text)
+    return re.sub(r"``([^`]+)``|`([^`]+)`", lambda m: m.group(1) or m.group(2), text)
 
 
 def run_guarded(func: Callable[[], int], interrupted: str = "interrupted") -> int:

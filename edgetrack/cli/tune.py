@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 from ..errors import DataError, InputError
+from .common import plain_help
 
 HELP = "choose a model's decoding constants on tracking data and store them in its spec"
 
@@ -30,7 +31,7 @@ def _floats(text: str) -> tuple[float, ...]:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("tune", help=HELP, description=__doc__.split("\n\n")[0])
+    p = sub.add_parser("tune", help=HELP, description=plain_help(__doc__))
     p.add_argument("model", metavar="MODEL", help="checkpoint, exported folder or bundled model name")
     p.add_argument("--shared", default=None, help="tune on SHARED/data's dev train split and pool train rows and "
                                                   "check on their val rows (default: $EDGETRACK_SHARED)")

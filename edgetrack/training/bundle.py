@@ -17,6 +17,7 @@ import shutil
 import sys
 from pathlib import Path
 
+from ..cli.common import plain_help
 from ..data.fileio import atomic_write_text
 from ..runtime.model_files import default_model_dir
 
@@ -69,7 +70,7 @@ def _write(checkpoint: Path, net, unchanged: bool, folder: Path, note: str, extr
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(description=plain_help(__doc__))
     p.add_argument("checkpoint", type=Path)
     p.add_argument("--note", default="", help="one line: what the model is (shown by `edgetrack models`)")
     p.add_argument("--name", default="default", help="bundled model name (folder under edgetrack/assets)")

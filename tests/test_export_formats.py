@@ -102,3 +102,22 @@ def test_cli_reports_bad_flags_clearly(capsys):
     assert "GPU" in err or "tensorrt" in err
     assert main(["--format", "onnx", "--int8"]) == 2
     assert "--data" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, flag, allowed", [(["--opset", "1"], "--opset", "from 7 to 20"),
+                                                 (["--opset", "99"], "--opset", "from 7 to 20"),
+                                                 (["--max-drop", "-1"], "--max-drop", "from 0 to 1"),
+                                                 (["--max-drop", "nan"], "--max-drop", "from 0 to 1")])
+def test_out_of_range_numbers_are_refused_before_exporting(argv, flag, allowed, capsys):
+    from edgetrack.export.cli import main
+
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and f"argument {flag}" in err and allowed in err
+
+
+@pytest.mark.parametrize("kwargs, match", [(dict(max_drop=-1.0), "--max-drop"), (dict(opset=1), "--opset")])
+def test_out_of_range_numbers_are_refused_from_python_too(kwargs, match, data_dir):
+    with pytest.raises(InputError, match=match):
+        validate_request(ExportArgs(format="onnx", **kwargs), BARE)

@@ -14,9 +14,23 @@ import sys
 from pathlib import Path
 
 from ..cli.common import run_guarded
-from .formats import DEFAULT_MAX_DROP, FORMAT_CHOICES, FORMATS, MIN_CALIB_PAIRS, ExportArgs, ExportFormat
+from .formats import DEFAULT_MAX_DROP, FORMAT_CHOICES, FORMATS, MIN_CALIB_PAIRS, OPSETS, ExportArgs, ExportFormat
 
 __all__ = ["FORMATS", "ExportFormat", "build_parser", "main", "run"]
+
+
+def _in_range(kind: type, low: float, high: float):
+    """An argparse type: a ``kind`` number between ``low`` and ``high`` (argparse names the flag on error)."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number from {low:g} to {high:g}, got {text!r}") from None
+        if not low <= value <= high:  # NaN fails too
+            raise argparse.ArgumentTypeError(f"must be from {low:g} to {high:g}, got {text}")
+        return value
+
+    return parse
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,8 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", nargs="+", default=[], metavar="DIR",
                    help="calibration data: dataset folders (DTB70/OTB/UAV123/GOT-10k/LaSOT layouts) or videos")
     p.add_argument("--calib-pairs", type=int, default=MIN_CALIB_PAIRS, help="template/search pairs to calibrate on")
-    p.add_argument("--max-drop", type=float, default=None,
-                   help=f"largest success-AUC drop vs the FP32 ONNX export the gate accepts (default "
+    p.add_argument("--max-drop", type=_in_range(float, 0.0, 1.0), default=None,
+                   help=f"largest success-AUC drop vs the FP32 ONNX export the gate accepts, from 0 to 1 (default "
                         f"{DEFAULT_MAX_DROP}); given explicitly, OpenVINO INT8 uses NNCF's accuracy control")
     p.add_argument("--val-data", default=None, metavar="DIR",
                    help="sequences the gate tracks (default: the --data datasets, else the dev split's "
@@ -41,7 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workspace", type=float, default=2.0, help="TensorRT builder workspace in GB")
     p.add_argument("--device", type=int, default=0, help="CUDA device index for TensorRT")
     p.add_argument("--dla", type=int, default=None, help="Jetson DLA core for TensorRT engines")
-    p.add_argument("--opset", type=int, default=17, help="ONNX opset (TensorRT 8.x takes up to 17)")
+    p.add_argument("--opset", type=_in_range(int, *OPSETS), default=17,
+                   help=f"ONNX opset, {OPSETS[0]} to {OPSETS[1]} (default 17; TensorRT 8.x takes up to 17)")
     p.add_argument("--out", default=None, help="output folder (default: <model>_<format>[_<precision>])")
     p.add_argument("--seed", type=int, default=0, help="seed of the calibration pairs")
     p.add_argument("--no-simplify", action="store_true", help="skip onnxslim")

@@ -16,6 +16,8 @@ from ..errors import InputError, ModelNotFoundError, missing_extra
 
 PRECISIONS = ("fp32", "fp16", "int8")
 MIN_CALIB_PAIRS = 300  # fewer pairs than this: INT8 ranges are estimated from too little data (warned)
+#: The ONNX opsets torch's TorchScript exporter (the one edgetrack uses) writes.
+OPSETS = (7, 20)
 DEFAULT_MAX_DROP = 0.01
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
 
@@ -232,6 +234,11 @@ def _check_numbers(args: ExportArgs, formats: tuple[str, ...]) -> None:
             raise InputError("--dla selects a Jetson DLA core for TensorRT engines; it needs --format tensorrt")
         if args.dla < 0:
             raise InputError(f"--dla must be a DLA core index (0 or 1), got {args.dla}")
+    if args.max_drop is not None and not 0.0 <= args.max_drop <= 1.0:  # NaN fails too
+        raise InputError(f"--max-drop must be a success-AUC drop from 0 to 1, got {args.max_drop}")
+    if not OPSETS[0] <= args.opset <= OPSETS[1]:
+        raise InputError(f"--opset must be from {OPSETS[0]} to {OPSETS[1]} (the opsets torch's exporter writes), "
+                         f"got {args.opset}")
     if args.search_size is not None and not 8 <= args.search_size <= 4096:
         raise InputError(f"--search-size must be a crop side in pixels (e.g. 239 or 255), got {args.search_size}")
 

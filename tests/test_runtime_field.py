@@ -297,3 +297,12 @@ def test_onnxruntime_that_fails_to_load_is_not_called_missing(monkeypatch):
     text = str(info.value)
     assert "failed to load" in text and "libcublasLt.so.12: cannot open shared object file" in text
     assert "missing from this environment" not in text
+
+
+def test_warmup_for_absurdly_many_targets_is_an_input_error(tiny_onnx):
+    from edgetrack.runtime.session import MAX_WARMUP_TARGETS
+
+    multi = MultiTracker(tiny_onnx)
+    with pytest.raises(InputError, match=f"from 1 to {MAX_WARMUP_TARGETS}, got 100000"):
+        multi.warmup(100000)
+    assert multi.warmup(2) > 0

@@ -28,6 +28,9 @@ from .model_files import check_gate, locate
 from .target import TargetState, batch_templates, search_for
 from .template_memory import MemoryPolicy, check_memory_graph
 
+#: The most targets ``warmup`` runs the search graph for at once (a batch of 1024 is about 1.7 GB of memory with
+#: the bundled default).
+MAX_WARMUP_TARGETS = 1024
 logger = logging.getLogger("edgetrack.runtime.tracker")  # the name the load line has always been logged under
 
 
@@ -128,10 +131,18 @@ class Session:
             self.search.spec = self.spec  # the family's search reads its spec at every update
 
     def warmup(self, targets: int = 1) -> float:
-        """Both graphs once on zeros, the search graph at the batch of ``targets`` targets; returns ms."""
+        """Both graphs once on zeros, the search graph at the batch of ``targets`` targets (at most
+        :data:`MAX_WARMUP_TARGETS`); returns ms."""
+        if not 1 <= targets <= MAX_WARMUP_TARGETS:
+            raise InputError(f"warmup targets must be from 1 to {MAX_WARMUP_TARGETS}, got {targets} (the dummy "
+                             "search batch grows with it: about 1.7 MB a target for the bundled default)")
         with self.exclusive():
             start = time.perf_counter()
-            check_graphs(self.backend, self.spec, self.files.root, self.search.crops_per_target * targets)
+            try:
+                check_graphs(self.backend, self.spec, self.files.root, self.search.crops_per_target * targets)
+            except MemoryError as exc:
+                raise InputError(f"warmup for {targets} targets needs more memory than this machine has; warm up "
+                                 "for fewer targets") from exc
             return (time.perf_counter() - start) * 1000.0
 
     def prep(self, crops: np.ndarray) -> np.ndarray:

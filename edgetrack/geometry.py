@@ -42,7 +42,7 @@ def check_box(box: Sequence[float], image_shape: tuple[int, ...] | None = None) 
     """Validate an ``(x, y, w, h)`` box: finite, positive size, overlapping the image when its shape is given."""
     try:
         raw = np.asarray(box)
-        if not _all_numbers(raw):  # strings and booleans would otherwise pass as numbers
+        if raw.ndim != 1 or not _all_numbers(raw):  # nested lists would be flattened, strings pass as numbers
             raise TypeError("not numbers")
         arr = raw.astype(np.float64).reshape(-1)
     except (TypeError, ValueError, OverflowError) as exc:

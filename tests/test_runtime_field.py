@@ -306,3 +306,12 @@ def test_warmup_for_absurdly_many_targets_is_an_input_error(tiny_onnx):
     with pytest.raises(InputError, match=f"from 1 to {MAX_WARMUP_TARGETS}, got 100000"):
         multi.warmup(100000)
     assert multi.warmup(2) > 0
+
+
+@pytest.mark.parametrize("box", [[[10, 10], [20, 20]], [[10, 10, 20, 20]], np.array([[10.0, 10, 20, 20]])])
+def test_a_box_is_four_numbers_never_a_nested_list_flattened(box, tiny_onnx):
+    tracker = Tracker(tiny_onnx)
+    with pytest.raises(BoxError, match="four numbers"):
+        tracker.init(FRAME, box)
+    with pytest.raises(BoxError, match="four numbers"):
+        MultiTracker(tiny_onnx).add(FRAME, box)

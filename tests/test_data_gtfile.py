@@ -12,7 +12,8 @@ from edgetrack.data.gtfile import format_boxes, parse_boxes, parse_flags, read_b
 from edgetrack.errors import DataError
 
 finite = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False, allow_infinity=False)
-box = st.one_of(st.tuples(finite, finite, finite, finite), st.just((math.nan,) * 4))
+size = st.floats(min_value=0, max_value=1e6, allow_nan=False, allow_infinity=False)
+box = st.one_of(st.tuples(finite, finite, size, size), st.just((math.nan,) * 4))
 boxes = st.lists(box, min_size=1, max_size=30)
 separators = st.sampled_from([",", "\t", " ", ", ", " ,\t", "  "])
 
@@ -40,7 +41,7 @@ def test_format_then_parse_keeps_values_to_the_written_precision(rows):
 
 @settings(max_examples=80, deadline=None)
 @given(
-    st.lists(st.tuples(finite, finite, finite, finite), min_size=1, max_size=8),
+    st.lists(st.tuples(finite, finite, size, size), min_size=1, max_size=8),
     st.integers(min_value=0, max_value=7),
     st.sampled_from(["3 values", "5 values", "word", "inf", "blank"]),
 )
@@ -75,3 +76,19 @@ def test_flags():
     np.testing.assert_array_equal(parse_flags("0\n1\n"), [False, True])
     with pytest.raises(DataError, match="value 2"):
         parse_flags("1,2")
+
+
+@pytest.mark.parametrize("row, match", [("10,10,-5,20", "negative width or height"),
+                                        ("10,10,5,-0.5", "negative width or height"),
+                                        ("1e300,1e300,1e300,1e300", "beyond 1e\\+06 pixels"),
+                                        ("10,10,1e300,20", "beyond")])
+def test_rows_no_score_can_use_are_refused_naming_file_and_line(row, match, tmp_path):
+    import warnings
+
+    path = tmp_path / "groundtruth_rect.txt"
+    path.write_text(f"1,2,3,4\n{row}\n5,6,7,8\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no numpy overflow warning on the way
+        with pytest.raises(DataError, match=match) as info:
+            read_boxes(path)
+    assert f"{path}, line 2" in str(info.value)

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from edgetrack.errors import DataError
+from edgetrack.geometry import MAX_BOX_VALUE
 
 from .fileio import atomic_write_text
 
@@ -33,7 +34,8 @@ def parse_boxes(text: str, source: str = "<text>") -> np.ndarray:
     """Parse box lines into an (N, 4) float64 array; NaN rows mark an absent target.
 
     Blank lines at the end are ignored; a blank line between boxes, a line without exactly four
-    numbers, or an infinite value raises :class:`DataError` naming ``source`` and the line number.
+    numbers, an infinite value, a value beyond ``MAX_BOX_VALUE`` pixels or a negative width or height raises
+    :class:`DataError` naming ``source`` and the line number.
     """
     lines = text.splitlines()
     while lines and not lines[-1].strip():
@@ -46,8 +48,20 @@ def parse_boxes(text: str, source: str = "<text>") -> np.ndarray:
             got = "an empty line" if not tokens else f"{len(tokens)} values"
             raise DataError(f"{where}: expected 4 values (x,y,w,h), got {got}: {line.strip()!r}")
         row = [_parse_number(t, where) for t in tokens]
-        boxes[i] = np.nan if any(math.isnan(v) for v in row) else row
+        boxes[i] = np.nan if any(math.isnan(v) for v in row) else _checked(row, where)
     return boxes
+
+
+def _checked(row: list[float], where: str) -> list[float]:
+    """A box row refused when no scoring can use it: values beyond any image, or a negative width/height."""
+    big = [v for v in row if abs(v) > MAX_BOX_VALUE]
+    if big:
+        raise DataError(f"{where}: value {big[0]:g} is beyond {MAX_BOX_VALUE:g} pixels; boxes are x,y,w,h in "
+                        "pixels of the frame")
+    if row[2] < 0 or row[3] < 0:
+        raise DataError(f"{where}: negative width or height (w={row[2]:g}, h={row[3]:g}); boxes are x,y,w,h with "
+                        "w, h >= 0 (an absent target is a row of NaN)")
+    return row
 
 
 def _read_text(path: Path, what: str) -> str:

@@ -14,7 +14,9 @@ there, then checked on the held-out side. Prints JSON and a table, writes them a
 
 Metrics: ``absent_recall`` = share of absent frames flagged LOST or UNCERTAIN, ``absent_precision`` = share of
 flagged frames that are absent, ``absent_lost`` = share of absent frames LOST, ``visible_lost`` = share of visible
-frames LOST (target: <= 5% with absent_recall >= 50%); re-acquisition = the target found again after an absent
+frames LOST (target: <= 5% with absent_recall >= 50%); LOST run = consecutive visible frames LOST (its mean and
+median length, and the mean IoU of the box reported on them: how long a visible target is given up, and how far
+the held box is from it); re-acquisition = the target found again after an absent
 stretch (IoU >= 0.3 and not LOST) before the sequence ends, ``delay`` = frames from its reappearance; AUC =
 success AUC over the visible frames of every update (frame 0 not counted), mean over sequences.
 """
@@ -107,6 +109,22 @@ def reacquisition(frames) -> tuple[int, int, list[int]]:
     return events, found, delays
 
 
+def lost_runs(frames) -> dict:
+    """LOST on visible frames: the runs of consecutive visible LOST frames (an absent frame or another state ends
+    one), their mean and median length, and the mean IoU of the box reported on those frames (the last trusted
+    box) with the true one."""
+    runs, ious = [], []
+    for name in dict.fromkeys(frames.group):
+        idx = np.flatnonzero(frames.group == name)
+        on = ~frames.absent[idx] & (frames.state[idx] == "lost")
+        ious += frames.iou[idx][on].tolist()
+        edges = np.diff(np.concatenate([[0], on.astype(np.int8), [0]]))
+        runs += (np.flatnonzero(edges == -1) - np.flatnonzero(edges == 1)).tolist()
+    return {"lost_runs": len(runs), "lost_run_mean": float(np.mean(runs)) if runs else float("nan"),
+            "lost_run_median": float(np.median(runs)) if runs else float("nan"),
+            "lost_iou_mean": float(np.mean(ious)) if ious else float("nan")}
+
+
 def auc(frames) -> float:
     from edgetrack.evaluation.metrics import success_curve
 
@@ -126,19 +144,23 @@ def summarise(frames) -> dict:
     out["overall"].update({"auc": auc(frames), "update_ms_p50": float(np.median(frames.ms)),
                            "stretches": events, "reacquired": found,
                            "reacquire_rate": found / events if events else float("nan"),
-                           "delay_median": float(np.median(delays)) if delays else float("nan")})
+                           "delay_median": float(np.median(delays)) if delays else float("nan"),
+                           **lost_runs(frames)})
     return out
 
 
 def run_key(model: str, mode: str) -> str:
-    """Cache key: the model's whole spec (calibration included), where it is, and the mode (with its Recovery)."""
+    """Cache key: the model's whole spec (calibration included), where it is, the mode (with its Recovery) and the
+    runtime's source (a change to how the tracker searches while LOST is a new run)."""
     import hashlib
 
+    import edgetrack.runtime as runtime
     from edgetrack.runtime.model_files import locate
 
     files = locate(model)
+    code = b"".join(p.read_bytes() for p in sorted(Path(runtime.__file__).parent.glob("*.py")))
     text = files.spec.to_json() + str(Path(files.root).resolve()) + mode
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    return hashlib.sha256(text.encode() + code).hexdigest()[:16]
 
 
 def run(args) -> dict:
@@ -164,15 +186,18 @@ def run(args) -> dict:
 
 
 def table(report: dict) -> str:
-    lines = ["| model | mode | set | absent flagged | precision | absent LOST | visible LOST | re-acq. | delay | "
-             "AUC | ms p50 |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| model | mode | set | absent flagged | precision | absent LOST | visible LOST | LOST run mean / "
+             "median | IoU while LOST | re-acq. | delay | AUC | ms p50 |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, modes in report["results"].items():
         for mode, parts in modes.items():
             for part, res in parts.items():
                 o = res["overall"]
                 lines.append(f"| {name} | {mode} | {part} | {o['absent_recall']:.3f} | {o['absent_precision']:.3f} | "
-                             f"{o['absent_lost']:.3f} | {o['visible_lost']:.3f} | {o['reacquired']}/{o['stretches']} "
-                             f"| {o['delay_median']:.0f} | {o['auc']:.3f} | {o['update_ms_p50']:.2f} |")
+                             f"{o['absent_lost']:.3f} | {o['visible_lost']:.3f} | {o['lost_run_mean']:.1f} / "
+                             f"{o['lost_run_median']:.0f} | {o['lost_iou_mean']:.3f} | "
+                             f"{o['reacquired']}/{o['stretches']} | {o['delay_median']:.0f} | {o['auc']:.3f} | "
+                             f"{o['update_ms_p50']:.2f} |")
     lines += ["", "Per source, `gone` set: absent flagged / absent LOST / visible LOST, long-term (short-term)", "",
               "| model | source | frames | absent | absent flagged | absent LOST | visible LOST |",
               "|---|---|---|---|---|---|---|"]

@@ -228,7 +228,7 @@ def test_a_lost_update_is_one_batched_search_call():
     run = backend.run_search
     backend.run_search = lambda x, zfs: calls.append(len(x)) or run(x, zfs)
     tracker.update(frames[noise.stop - 1])
-    assert len(calls) == 1 and 2 <= calls[0] <= 7  # the widened window and the tiles, together
+    assert len(calls) == 1 and 2 <= calls[0] <= 8  # the widened window, the best candidate's and the tiles
 
 
 def test_recovery_must_be_a_recovery():

@@ -258,7 +258,9 @@ class Recovery:
 
     While LOST the tracker reports the last box it trusted (its last TRACKING box) and searches around it, the
     search region growing by ``growth`` per update up to ``max_factor`` times its normal side (the crop is
-    resized to the network's input, so the target looks smaller). Every ``tiles_every`` LOST updates (0: never)
+    resized to the network's input, so the target looks smaller), and around the network's best candidate of the
+    previous update at the normal side, so a target that moved on is followed and seen at its usual scale (the
+    same batched call). Every ``tiles_every`` LOST updates (0: never)
     it also searches the whole frame in tiles of the normal search side, all tiles in one batched network call
     (at most ``max_tiles``, the coarsest grid that covers the frame). A candidate whose confidence reaches the
     calibration's ``reacquire_above`` ends the LOST state.
@@ -318,6 +320,7 @@ class Watch:
         self.monitor = Monitor(calibration, lost_threshold)
         self.recovery = recovery
         self.trusted: Box | None = None
+        self.lead: Box | None = None  # while LOST: where the network's best candidate was on the last update
         self.confidence = 1.0
         self.evidence: dict[str, float] = {}
 
@@ -334,9 +337,12 @@ class Watch:
 
     def windows(self, box: Box, frame_shape: tuple[int, ...], side: float) -> list[tuple[float, float, float]]:
         """Search windows (cx, cy, side) of a recovery search around ``box`` (normal search side ``side``): the
-        widened window, plus the full-frame tiles when it is their turn."""
+        widened window, the normal one around the :attr:`lead` (when it is elsewhere), and the full-frame tiles
+        when it is their turn."""
         k = self.monitor.lost_frames
         out = [(box[0], box[1], side * self.recovery.factor(k))]
+        if self.lead is not None and self.lead[:2] != box[:2]:
+            out.append((self.lead[0], self.lead[1], side))
         if self.recovery.tiles_now(k):
             centres, tile = tile_centres(frame_shape, side, self.recovery.max_tiles)
             out += [(x, y, tile) for x, y in centres]
@@ -350,18 +356,21 @@ class Watch:
         if state is State.TRACKING:
             self.trusted = box
         elif state is State.LOST and self.recovery.enabled and self.trusted is not None:
+            self.lead = box  # the search goes on around it too
             return self.trusted
         return box
 
     def recovered(self, candidates: list[tuple[dict[str, float], Box]]) -> Box | None:
         """After a recovery search: the best candidate (evidence, box) by its own confidence, its movement not
-        held against it; the box to move to when it is good enough to re-acquire, else None (still LOST)."""
+        held against it; the box to move to when it is good enough to re-acquire, else None (still LOST, and the
+        candidate is the :attr:`lead` the next search looks around)."""
         scored = [(self.monitor.candidate({**ev, "motion": 0.0}), ev, box) for ev, box in candidates]
         conf, ev, box = max(scored, key=lambda c: c[0])
         self.evidence, self.confidence = self.monitor.complete({**ev, "motion": 0.0}), conf
         if conf < self.monitor.cal.reacquire_above:
             self.monitor.still_lost()
+            self.lead = box
             return None
         self.monitor.found()
-        self.trusted = box
+        self.trusted, self.lead = box, None
         return box

@@ -95,3 +95,18 @@ def test_no_usable_data(tiny_checkpoint, tiny_onnx, tmp_path, template_fn):
     (tmp_path / "empty").mkdir()
     with pytest.raises(DataError):
         build(tiny_checkpoint, tiny_onnx, [tmp_path / "empty"], template_fn, tmp_path)
+
+
+def test_labelled_video_folder(tiny_checkpoint, tiny_onnx, tmp_path, template_fn):
+    """A pool folder (videos + box files + MANIFEST.tsv) reads as sequences: pairs cut on its boxes, no tracker
+    needed (it was taken for a path and failed with 'cannot read this video')."""
+    from test_data_videos import W, H, boxes, write_boxes, write_clip, write_manifest
+
+    pool = tmp_path / "pool"
+    pool.mkdir()
+    write_clip(pool / "otb_a.avi")
+    write_boxes(pool / "otb_a.txt", boxes(12))
+    write_manifest(pool, [("otb_a", "otb_a.avi", 12, W, H, "yes", "no", "OTB a", "train")])
+    config = CalibrationConfig(n_pairs=3, cache_dir=tmp_path / "cache", progress=False)
+    cs = build_calibration_set(locate(tiny_onnx).spec, tiny_checkpoint, (pool,), template_fn, ("zf",), config)
+    assert cs.search_inputs["x"].shape[0] == 3

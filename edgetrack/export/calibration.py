@@ -222,7 +222,7 @@ def cut_pairs(sources: list[Sequence | Path], spec: TrackerSpec, config: Calibra
     templates, searches, index = [], [], []
     with tqdm(total=config.n_pairs, desc="calibration pairs", unit="pair", disable=not config.progress) as bar:
         for src, quota in zip(sources, _quotas(config.n_pairs, len(sources))):
-            if isinstance(src, Sequence):
+            if not isinstance(src, Path):  # a sequence of any reader (image folders, labelled video files)
                 z, xs = _sequence_pairs(src, quota, spec, rng, config, bar)
             elif make_tracker is None:
                 raise DataError(f"{src}: videos in --data need the FP32 tracker to follow the calibration target")

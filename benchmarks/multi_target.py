@@ -9,8 +9,10 @@ size on a grid over the first frame (the cost of an update does not depend on wh
 N, a MultiTracker with N targets and N single Trackers on the same boxes run on the same frames, interleaved
 frame by frame (which goes first alternates), one thread each (``threads=1``, ``cv2.setNumThreads(1)``;
 ``--threads`` for a look at more).
-Reported: medians of the ms per frame (MultiTracker's ``update``; the sum of the N Trackers' ``update`` calls),
-MultiTracker's share spent in the search network, the ratio to N = 1, and the largest box difference between
+``--split 8x2`` (the default) also times 8 targets on one MultiTracker with ``threads=2`` against 8 one-thread
+Trackers and prints the ratio (goal: at most 0.6). Reported: medians of the ms per frame (MultiTracker's
+``update``; the sum of the N Trackers' ``update`` calls), MultiTracker's share spent in the search network (with
+several threads, the first thread's share), the ratio to N = 1, and the largest box difference between
 the two ways (float rounding of the batched call). Prints JSON and a markdown table and writes them with a PNG
 into ``--out`` (default runs/multi_target).
 """
@@ -33,6 +35,7 @@ from edgetrack.evaluation.trackers import shared_dir
 
 REPO = Path(__file__).resolve().parents[1]
 GOAL = 3.0  # issue target: N = 8 costs at most 3x N = 1
+SPLIT_GOAL = 0.6  # issue target: 8 targets on 2 threads cost at most 0.6x eight one-thread Trackers
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -45,6 +48,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--counts", default="1,2,4,8,16", help="comma-separated numbers of targets")
     p.add_argument("--frames", type=int, default=100, help="frames per count (the first is the init frame)")
     p.add_argument("--skip", type=int, default=5, help="first updates left out of the medians (warm-up)")
+    p.add_argument("--split", default="8x2", metavar="NxT",
+                   help="also time N targets on a MultiTracker with T threads against N one-thread Trackers "
+                        f"(goal: at most {SPLIT_GOAL}x); 'none' to skip")
     p.add_argument("--out", type=Path, default=REPO / "runs" / "multi_target")
     return p.parse_args(argv)
 
@@ -84,10 +90,11 @@ def _update_all(trackers: list[Tracker], frame: np.ndarray) -> list:
     return [t.update(frame) for t in trackers]
 
 
-def run_count(args, frames, first, n: int) -> dict:
-    """Time MultiTracker with n targets and n separate Trackers on the same frames, interleaved."""
+def run_count(args, frames, first, n: int, multi_threads: int | None = None) -> dict:
+    """Time MultiTracker with n targets (on ``multi_threads``, default ``--threads``) and n separate Trackers
+    (on ``--threads``) on the same frames, interleaved."""
     boxes = boxes_for(first, frames[0].shape, n)
-    mt = MultiTracker(args.model, backend=args.backend, threads=args.threads)
+    mt = MultiTracker(args.model, backend=args.backend, threads=multi_threads or args.threads)
     singles = [Tracker(args.model, backend=args.backend, threads=args.threads) for _ in boxes]
     ids = [mt.add(frames[0], box) for box in boxes]
     for tracker, box in zip(singles, boxes):
@@ -109,6 +116,18 @@ def run_count(args, frames, first, n: int) -> dict:
     k = args.skip
     return {"targets": n, "multi_ms": float(np.median(multi_ms[k:])), "separate_ms": float(np.median(separate_ms[k:])),
             "network_ms": float(np.median(network[k:])), "updates": len(multi_ms) - k, "max_box_diff_px": diff}
+
+
+def split_ratio(args, frames, first) -> dict | None:
+    """``--split NxT``: N targets on a MultiTracker with T threads (one session per thread, the targets split
+    between them) against N one-thread Trackers, on the same frames."""
+    if args.split == "none":
+        return None
+    n, _, t = args.split.partition("x")
+    one = argparse.Namespace(**{**vars(args), "threads": 1})
+    row = run_count(one, frames, first, int(n), multi_threads=int(t))
+    ratio = row["multi_ms"] / row["separate_ms"]
+    return {**row, "threads": int(t), "ratio": ratio, "goal_met": ratio <= SPLIT_GOAL}
 
 
 def summarise(rows: list[dict]) -> list[dict]:
@@ -174,6 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     except EdgeTrackError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    split = split_ratio(args, frames, first)
     rows = summarise(rows)
     report = {"model": args.model or "default", "backend": args.backend, "frames": what,
               "frame_size": f"{frames[0].shape[1]}x{frames[0].shape[0]}", "updates_per_count": rows[0]["updates"],
@@ -182,6 +202,11 @@ def main(argv: list[str] | None = None) -> int:
     if eight:
         report["n8_vs_n1"] = eight["multi_vs_n1"]
         report["n8_goal_met"] = eight["multi_vs_n1"] <= GOAL
+    if split:
+        report["split"] = split
+        print(f"{split['targets']} targets, MultiTracker on {split['threads']} threads: {split['multi_ms']:.2f} ms "
+              f"against {split['separate_ms']:.2f} ms for {split['targets']} one-thread Trackers = "
+              f"{split['ratio']:.2f}x (goal <= {SPLIT_GOAL}x: {'met' if split['goal_met'] else 'not met'})")
     text, md = json.dumps(report, indent=2), table(rows)
     print(text)
     print(md)

@@ -31,8 +31,9 @@ class MultiTracker(SessionOwner):
 
     ``threads`` > 1 on a CPU (``device="cpu"``, ONNX Runtime, OpenVINO or torch) loads one single-thread session
     per thread and splits the targets between them, each share searched in one call, the shares at the same time
-    (a small network's convolutions gain little from several threads inside one call; on 2 threads, 8 targets
-    cost 0.5-0.6x what 8 one-thread Trackers cost). On a GPU the batch stays one call.
+    (a small network's convolutions gain little from several threads inside one call; ``benchmarks/
+    multi_target.py --split 8x2`` measures 8 targets on 2 threads against 8 one-thread Trackers). On a GPU the
+    batch stays one call.
 
     Per frame: ``update(frame)`` for the targets already there, then ``add(frame, box)`` for any that appear on
     that frame. Every target lives on frames of one size (the size of the frame the first one was added on).

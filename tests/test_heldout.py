@@ -141,3 +141,19 @@ def test_aerial_weight_of_training_sources():
     assert source_weights(sources, 3.0, {"sat_d"}) == [1.0, 3.0, 3.0, 3.0, 3.0, 1.0]
     with pytest.raises(InputError, match="aerial_weight"):
         source_weights(sources, 0.0, set())
+
+
+def test_fast_motion_copies():
+    from edgetrack.data.synthetic import synthetic_sequence
+    from edgetrack.evaluation.disappear import FastMotion, fast_motion, source_label
+
+    seq = synthetic_sequence(3, n_frames=95)
+    fast = FastMotion(seq, 3)
+    assert len(fast) == 32 and fast.name == f"{seq.name}~x3"
+    np.testing.assert_array_equal(fast.gt, seq.gt[::3])
+    np.testing.assert_array_equal(fast.frame(2), seq.frame(6))
+    assert fast.init_box == seq.init_box and len(fast.head(10)) == 10
+    assert source_label(fast) == source_label(seq)
+    assert [f.step for f in fast_motion([seq, synthetic_sequence(4, n_frames=40)])] == [2]  # too short: none
+    with pytest.raises(ValueError):
+        FastMotion(seq, 1)

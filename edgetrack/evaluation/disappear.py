@@ -8,8 +8,12 @@ Real absent frames are rare in the data we have (NaN rows of the dev set and the
 - ``away``: the frame is a frame of another video (the camera looks elsewhere).
 
 The ground truth of those frames becomes NaN (absent); the target reappears where it really is afterwards.
-:func:`fit_and_eval_sets` gives the sequences calibration is fitted on (dev train split + the pool's train rows)
-and evaluated on (dev val + the pool's val rows): no video in both.
+:class:`FastMotion` keeps every k-th frame of a sequence (a 30 fps clip seen at 10 fps, a 10 fps one at 5):
+targets that jump as they do in drone footage at 10 fps.
+
+:func:`fit_and_eval_sets` gives the sequences calibration is fitted on (dev train split + the pool's train rows,
+each also with its frames thinned) and evaluated on (the held-out set of :func:`edgetrack.data.heldout.
+held_out_set`: dev val, the pool's val rows and ``data/val-videos``): no video in both.
 """
 from __future__ import annotations
 
@@ -80,6 +84,64 @@ class Disappearing:
         return cover(frame, self.base.gt[index])
 
 
+@dataclass(frozen=True, eq=False)
+class FastMotion:
+    """Every ``step``-th frame of ``base`` (frame 0 first): the same footage with ``step`` times the motion per
+    update. Has the reading interface of :class:`edgetrack.data.Sequence`."""
+
+    base: object
+    step: int
+
+    def __post_init__(self) -> None:
+        if self.step < 2:
+            raise ValueError(f"FastMotion needs a step of at least 2, got {self.step}")
+
+    @property
+    def name(self) -> str:
+        return f"{self.base.name}~x{self.step}"
+
+    @property
+    def gt(self) -> np.ndarray:
+        return self.base.gt[::self.step]
+
+    @property
+    def absent(self) -> np.ndarray:
+        return self.base.absent[::self.step]
+
+    gt_complete = True
+    arrays = None
+
+    def __len__(self) -> int:
+        return len(self.gt)
+
+    @property
+    def init_box(self) -> tuple[float, float, float, float]:
+        return self.base.init_box
+
+    @property
+    def source(self) -> str:
+        return getattr(self.base, "source", "")
+
+    def frame(self, index: int) -> np.ndarray:
+        return self.base.frame(index * self.step)
+
+    def head(self, n_frames: int | None) -> FastMotion:
+        return self if n_frames is None else FastMotion(self.base.head(n_frames * self.step), self.step)
+
+
+def fast_motion(seqs, min_frames: int = 3 * MIN_FRAMES) -> list[FastMotion]:
+    """Thinned copies of the sequences long enough to stay :data:`MIN_FRAMES` long: every 3rd frame of 30 fps
+    footage (OTB, VOT), every 2nd of the rest (UAV123@10fps, the pool's clips of at most 10 fps)."""
+    from ..data.sources import source_of
+
+    out = []
+    for seq in seqs:
+        step = 3 if source_of(seq) in ("OTB", "VOT") else 2
+        if len(seq) >= max(min_frames, step * MIN_FRAMES):
+            out.append(FastMotion(seq, step))
+    return out
+
+
 def cover(frame: np.ndarray, box: np.ndarray, margin: float = 0.25) -> np.ndarray:
     """``frame`` with ``box`` (x, y, w, h, grown by ``margin`` of its size + 4 px) painted over with the
     background beside it (to the left or right, else above or below; else the frame's mean colour)."""
@@ -127,14 +189,19 @@ def with_disappearances(seqs) -> list[Disappearing]:
 
 
 def source_label(seq) -> str:
-    """Where a sequence comes from, as the benchmark tables say it: ``otb``, ``uav123``, ``vot`` for the dev
-    set, ``pool-<source>`` for the video pool; a :class:`Disappearing` has its base's."""
+    """Where a sequence comes from, as the benchmark tables say it: ``OTB``, ``UAV123``, ``VOT`` for the dev
+    set, ``pool-<source>`` for the video pool, ``videos-<source>`` for ``data/val-videos``; a
+    :class:`Disappearing` or :class:`FastMotion` has its base's."""
     from ..data.sources import source_of
 
     if isinstance(seq, Disappearing):
         return source_label(seq.base)
+    if isinstance(seq, FastMotion):
+        return source_label(seq.base)
     src = source_of(seq.name)
-    return f"pool-{src}" if hasattr(seq, "video") else src
+    if not hasattr(seq, "video"):
+        return src
+    return f"videos-{src}" if Path(seq.video.path).parent.name == "val-videos" else f"pool-{src}"
 
 
 # ------------------------------------------------------------------------------------------------ data sets
@@ -168,14 +235,18 @@ def _pool(shared: Path, split: str):
 
 
 def fit_and_eval_sets(shared: str | Path, max_frames: int | None = None) -> dict[str, Part]:
-    """``fit``: dev train split + the pool's train rows with boxes; ``eval``: dev val + the pool's val rows.
-    Each part's ``gone`` are its sequences with synthetic disappearances. Sequences cut to ``max_frames``."""
+    """``fit``: dev train split + the pool's train rows with boxes, and their fast-motion copies
+    (:func:`fast_motion`); ``eval``: the held-out set (:func:`edgetrack.data.heldout.held_out_set`: dev val, the
+    pool's val rows, ``data/val-videos``). Each part's ``gone`` are its sequences with synthetic
+    disappearances. Sequences cut to ``max_frames``."""
+    from ..data.heldout import held_out_set
+
     shared = Path(shared)
-    parts = {}
-    for name, split in (("fit", "train"), ("eval", "val")):
-        real = tuple(s.head(max_frames) for s in dev_sequences(shared, split) + _pool(shared, split))
-        parts[name] = Part(name, real, tuple(with_disappearances(real)))
-    return parts
+    fit = [s.head(max_frames) for s in dev_sequences(shared, "train") + _pool(shared, "train")]
+    fit += [s.head(max_frames) for s in fast_motion(dev_sequences(shared, "train") + _pool(shared, "train"))]
+    held = tuple(s.head(max_frames) for s in held_out_set(shared).dataset)
+    return {"fit": Part("fit", tuple(fit), tuple(with_disappearances(fit))),
+            "eval": Part("eval", held, tuple(with_disappearances(held)))}
 
 
 def synthetic_part(n: int = 4, n_frames: int = 80, seed: int = 0) -> Part:

@@ -67,6 +67,17 @@ def test_validation_falls_back_to_synthetic(tmp_path):
     assert source.startswith("synthetic") and len(seqs) == 4 and len(seqs[0]) == 5
 
 
+def test_validation_uses_the_held_out_set_and_skips_unlabelled_videos(tmp_path):
+    from conftest import shared_path
+
+    shared = shared_path("data", "val-videos").parents[1]
+    seqs, source = validation_sequences(None, (), 3, shared=shared)
+    assert "held-out set" in source and len(seqs) == 27 and all(len(s) == 3 for s in seqs)
+    # a pool folder given as --data: its rows without boxes are left out instead of failing the gate
+    seqs, _ = validation_sequences(None, (shared / "data" / "train-videos",), 3)
+    assert seqs and all(getattr(s, "unscored_reason", None) is None for s in seqs)
+
+
 def _run(args, capsys):
     code = export_main(args)
     captured = capsys.readouterr()

@@ -78,8 +78,9 @@ class GateSettings:
 # ----------------------------------------------------------------------------------------------- sequences
 def validation_sequences(val_data: Path | None, data: tuple[Path, ...], max_frames: int | None,
                          shared: Path | None = None, seed: int = 0) -> tuple[tuple[Sequence, ...], str]:
-    """Sequences the gate tracks, and where they come from: ``val_data``; else the dataset folders of ``data``;
-    else the dev split's validation sequences in the shared data folder; else a small synthetic set."""
+    """Sequences the gate tracks, and where they come from: ``val_data``; else the dataset folders of ``data``
+    (sequences without a box on every frame left out); else the held-out set under the shared data folder
+    (:func:`edgetrack.data.heldout.held_out_set`); else a small synthetic set."""
     from ..data import open_dataset
 
     if val_data is not None:
@@ -89,9 +90,10 @@ def validation_sequences(val_data: Path | None, data: tuple[Path, ...], max_fram
         seqs = ()
         for folder in folders:
             try:
-                seqs += open_dataset(folder).sequences
+                found = open_dataset(folder).sequences
             except DataError:  # a folder of videos: no ground truth to score
                 continue
+            seqs += tuple(s for s in found if getattr(s, "unscored_reason", None) is None)
         source = ", ".join(map(str, folders))
         if not seqs:
             seqs, source = _fallback_sequences(shared, seed)
@@ -100,13 +102,15 @@ def validation_sequences(val_data: Path | None, data: tuple[Path, ...], max_fram
 
 
 def _fallback_sequences(shared: Path | None, seed: int) -> tuple[tuple[Sequence, ...], str]:
-    dev = Path(shared) / "data" / "dev-sequences" if shared is not None else None
-    if dev is not None and dev.is_dir():
-        from ..data import open_dataset
-        from ..training.split import load_split
+    if shared is not None and Path(shared).is_dir():
+        from ..data.heldout import held_out_set
 
-        val = load_split("dev")["val"]
-        return open_dataset(dev, "folder").select(val).sequences, f"{dev} (dev split, val)"
+        try:
+            held = held_out_set(shared)
+        except DataError:
+            held = None
+        if held is not None:
+            return held.dataset.sequences, f"{shared} (held-out set: {', '.join(sorted(set(held.part.values())))})"
     from ..data.synthetic import synthetic_sequence
 
     seqs = tuple(synthetic_sequence(seed * 100 + i, n_frames=60) for i in range(N_SYNTHETIC))

@@ -3,7 +3,8 @@ AUC with the long-term mode (``Recovery()``) on and off.
 
     python benchmarks/lost_state.py [--models default=default,accurate=accurate,teacher=runs/teachers/nanotrack_v2_onnx]
 
-Sequences: the held-out rows (dev val split + the pool's val rows) as they are (``clean``: every frame visible;
+Sequences: the held-out set (``edgetrack.data.heldout.held_out_set``: dev val split, the pool's val rows and
+data/val-videos) as they are (``clean``: every frame visible;
 false LOST and AUC), the same with the target made absent for stretches (``gone``: covered by background, noise
 frames, the camera elsewhere; see edgetrack/evaluation/disappear.py), and every real sequence with NaN ground
 truth (``real-absent``: only uav123_10fps_group2_2 in this data, which is in the fitting split). Each model runs
@@ -125,12 +126,13 @@ def lost_runs(frames) -> dict:
             "lost_iou_mean": float(np.mean(ious)) if ious else float("nan")}
 
 
-def auc(frames) -> float:
+def auc(frames, where=None) -> float:
+    """Mean over sequences of the success AUC on their visible frames (only the frames ``where`` when given)."""
     from edgetrack.evaluation.metrics import success_curve
 
     out = []
     for name in dict.fromkeys(frames.group):
-        keep = (frames.group == name) & ~frames.absent
+        keep = (frames.group == name) & ~frames.absent & (True if where is None else where)
         if keep.any():
             out.append(float(np.mean(success_curve(frames.iou[keep]))))
     return float(np.mean(out)) if out else float("nan")
@@ -141,6 +143,9 @@ def summarise(frames) -> dict:
 
     events, found, delays = reacquisition(frames)
     out = metrics_by_source(frames, frames.state)
+    for src in out:
+        if src != "overall":
+            out[src]["auc"] = auc(frames, frames.source == src)
     out["overall"].update({"auc": auc(frames), "update_ms_p50": float(np.median(frames.ms)),
                            "stretches": events, "reacquired": found,
                            "reacquire_rate": found / events if events else float("nan"),
@@ -209,6 +214,33 @@ def table(report: dict) -> str:
     return "\n".join(lines).replace("nan", "-")
 
 
+def recovery_verdicts(report: dict, tolerance: float = 0.005) -> dict[str, dict]:
+    """Per model, on the held-out sequences as they are (``clean``): AUC with the long-term mode on and off,
+    overall and per source, and whether it earns its place (on >= off - ``tolerance`` everywhere)."""
+    out = {}
+    for name, modes in report["results"].items():
+        lt, st = modes["long-term"]["clean"], modes["short-term"]["clean"]
+        diffs = {src: lt[src]["auc"] - st[src]["auc"] for src in lt if src in st
+                 and not np.isnan(lt[src].get("auc", np.nan)) and not np.isnan(st[src].get("auc", np.nan))}
+        worse = sorted(src for src, d in diffs.items() if d < -tolerance)
+        out[name] = {"auc_on": lt["overall"]["auc"], "auc_off": st["overall"]["auc"], "by_source": diffs,
+                     "worse_by_more_than": tolerance, "worse_sources": worse, "earns_its_place": not worse}
+    return out
+
+
+def verdict_table(verdicts: dict) -> str:
+    lines = ["", "Long-term mode on held-out footage (`clean`): AUC on / off, and the sources where it costs more "
+                 "than 0.005", "",
+             "| model | AUC on | AUC off | on - off | worst source (on - off) | earns its place |",
+             "|---|---|---|---|---|---|"]
+    for name, v in verdicts.items():
+        worst = min(v["by_source"].items(), key=lambda kv: kv[1], default=("-", float("nan")))
+        lines.append(f"| {name} | {v['auc_on']:.3f} | {v['auc_off']:.3f} | {v['auc_on'] - v['auc_off']:+.3f} | "
+                     f"{worst[0]} ({worst[1]:+.3f}) | "
+                     f"{'yes' if v['earns_its_place'] else 'no: ' + ', '.join(v['worse_sources'])} |")
+    return "\n".join(lines)
+
+
 def plot(report: dict, path: Path) -> None:
     from edgetrack.evaluation.plots import _figure, _save
 
@@ -238,7 +270,9 @@ def main(argv=None) -> int:
     if "teacher=" + str(teacher) in args.models and not teacher.exists():
         raise SystemExit(f"error: {teacher} not found: python benchmarks/prepare_teachers.py writes it")
     report = run(args)
-    publish(report, table(report), args.out, "lost_state", plot)
+    report["long_term_verdicts"] = recovery_verdicts(report)
+    text = table(report) + "\n" + verdict_table(report["long_term_verdicts"])
+    publish(report, text, args.out, "lost_state", plot)
     return 0
 
 

@@ -184,7 +184,7 @@ def run_export(request: ExportRequest, progress: bool = True, shared: Path | Non
 
     Everything is written and gated in a staging folder beside ``request.out`` and moved into place only when
     complete (:mod:`edgetrack.export.swap`): a run killed half-way keeps the previous export. ``shared`` is
-    a shared data folder whose dev split's validation sequences the gate tracks when there is no ``--val-data``
+    a shared data folder whose held-out set (``held_out_set``) the gate tracks when there is no ``--val-data``
     or ``--data`` (None: generated sequences; never a folder guessed from the install location).
     """
     final = request.out

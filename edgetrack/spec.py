@@ -48,6 +48,9 @@ class TrackerSpec:
     (:mod:`edgetrack.runtime.template_memory`): a template is taken every ``memory_every`` frames when the
     calibrated confidence is at least ``memory_confidence``, and the memory is condensed to ``memory_tokens``
     template tokens, ``memory_protected`` of them kept for the initial template's.
+    ``long_term`` is whether ``Tracker(model)`` searches for a LOST target by default (the long-term mode,
+    :class:`edgetrack.Recovery`); False where the model tracked worse with it on held-out footage, the reason in
+    ``long_term_note``. An explicit ``recovery=`` overrides it.
     """
 
     family: str
@@ -83,6 +86,8 @@ class TrackerSpec:
     memory_every: int = 20
     memory_confidence: float = 0.7
     memory_protected: float = 0.75
+    long_term: bool = True
+    long_term_note: str = ""
     version: int = SPEC_VERSION
 
     def __post_init__(self) -> None:
@@ -101,6 +106,8 @@ class TrackerSpec:
                 out[key] = list(value)
         if out["score_origin"] is None:  # pysot's rule: files of specs that do not need the key stay as they were
             del out["score_origin"]
+        if out["long_term"] and not out["long_term_note"]:  # the default mode: files stay as they were
+            del out["long_term"], out["long_term_note"]
         return out
 
     def to_json(self) -> str:
@@ -213,6 +220,9 @@ def validate(spec: TrackerSpec) -> None:
                f"{name} must be three finite numbers, got {value!r}")
     _check(all(v > 0 for v in spec.std), "std must be positive")
     _check(spec.channel_order in ("BGR", "RGB"), f"channel_order must be 'BGR' or 'RGB', got {spec.channel_order!r}")
+    _check(isinstance(spec.long_term, bool), f"long_term must be true or false, got {spec.long_term!r}")
+    _check(isinstance(spec.long_term_note, str) and len(spec.long_term_note) <= 2000,
+           "long_term_note must be a string of at most 2000 characters")
     _check(spec.score_activation in ("softmax", "sigmoid"), "score_activation must be 'softmax' or 'sigmoid'")
     if spec.family == "siamrpn":
         _check(len(spec.anchor_ratios) > 0 and len(spec.anchor_scales) > 0,

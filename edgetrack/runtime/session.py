@@ -81,8 +81,10 @@ class Session:
         self._swap = input_order != self.spec.channel_order
         self.search = search_for(self.spec)
         self.calibration = calibration_of(self.spec)
-        # families that cannot search windows anywhere keep following while LOST (their state is still reported)
-        self.recovery = (recovery or Recovery()) if self.search.recovers else Recovery(enabled=False)
+        # families that cannot search windows anywhere keep following while LOST (their state is still reported);
+        # a spec whose model tracked worse with the long-term mode turns it off unless the caller asks for it
+        default = Recovery() if self.spec.long_term else Recovery(enabled=False)
+        self.recovery = (recovery or default) if self.search.recovers else Recovery(enabled=False)
         self._batches: bool | None = None  # whether the search graph takes a batch (see _takes_batches)
         check_graphs(self.backend, self.spec, self.files.root, self.search.crops_per_target)
         # the vit family's condensed template memory, when the spec turns it on (memory_tokens > 0)

@@ -54,7 +54,8 @@ class Tracker(SessionOwner):
     ``calibration``; docs/states.md). ``recovery`` is what the tracker does while LOST: by default
     ``Recovery()`` (report the last trusted box, search a growing region and, every other update, the whole
     frame in tiles, until the target is found again); ``Recovery(enabled=False)`` keeps following as a
-    short-term tracker does.
+    short-term tracker does. A model whose spec says ``long_term: false`` (it tracked worse with the mode on
+    held-out footage; ``spec.long_term_note`` says where) starts with it off; ``recovery=Recovery()`` turns it on.
     """
 
     def __init__(self, model: str | os.PathLike | None = None, backend: str = "auto", threads: int = 1,

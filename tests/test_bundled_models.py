@@ -53,11 +53,11 @@ def test_bundled_model_tracks(name):
 def test_names_resolve(tmp_path, monkeypatch):
     models = list_models()
     assert "default" in models and models["default"]  # described from provenance.json
-    assert Tracker("fast").files.root == Tracker().files.root == default_model_dir()
-    assert locate("fast").name == "fast" and locate(None).name == "default"
-    if "accurate" not in models:
-        with pytest.raises(ModelNotFoundError, match="bundled models: default"):
-            Tracker("accurate")
+    assert Tracker("accurate").files.root == Tracker().files.root == default_model_dir()
+    assert locate("accurate").name == "accurate" and locate(None).name == "default"
+    assert "fast" in models and locate("fast").root != default_model_dir()  # the smaller student, by name
+    with pytest.raises(ModelNotFoundError, match="bundled models: default"):
+        Tracker("slow")
     # an existing path wins over a bundled name
     monkeypatch.chdir(tmp_path)
     shutil.copytree(default_model_dir(), tmp_path / "fast")
@@ -89,4 +89,4 @@ def test_models_command(capsys):
 
     assert main(["models"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("default (fast)") and edgetrack.list_models()["default"][:20] in out
+    assert out.startswith("default (accurate)") and edgetrack.list_models()["default"][:20] in out

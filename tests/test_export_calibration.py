@@ -100,7 +100,7 @@ def test_no_usable_data(tiny_checkpoint, tiny_onnx, tmp_path, template_fn):
 def test_labelled_video_folder(tiny_checkpoint, tiny_onnx, tmp_path, template_fn):
     """A pool folder (videos + box files + MANIFEST.tsv) reads as sequences: pairs cut on its boxes, no tracker
     needed (it was taken for a path and failed with 'cannot read this video')."""
-    from test_data_videos import W, H, boxes, write_boxes, write_clip, write_manifest
+    from test_data_videos import H, W, boxes, write_boxes, write_clip, write_manifest
 
     pool = tmp_path / "pool"
     pool.mkdir()

@@ -34,7 +34,7 @@ def test_wheel_holds_every_bundled_model(tmp_path):
     expected = {f"edgetrack/assets/{p.relative_to(ASSETS).as_posix()}"
                 for p in ASSETS.glob("*/*") if p.is_file() and not p.name.startswith(".")}
     folders = {p.name for p in ASSETS.iterdir() if p.is_dir()}
-    assert {"default", "accurate"} <= folders
+    assert {"default", "fast"} <= folders
     with zipfile.ZipFile(_build_wheel(tmp_path)) as whl:
         names = set(whl.namelist())
     missing = sorted(expected - names)

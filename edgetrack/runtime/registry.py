@@ -1,7 +1,8 @@
 """Models bundled with edgetrack, by name: every folder ``edgetrack/assets/<name>/`` is one.
 
-``"default"`` is the bundled default student; ``"fast"`` is an alias of it. ``"accurate"`` names the folder
-``assets/accurate/`` when a build bundles it. ``list_models()`` gives each name with the one-line description
+``"default"`` is the bundled default student (the searched ``accurate`` student; ``"accurate"`` is an alias of
+it); ``"fast"`` names the folder ``assets/fast/``, the smaller student that was the default before.
+``list_models()`` gives each name with the one-line description
 from its ``provenance.json`` (key ``"description"``, else ``"note"``). No inference library is imported here.
 """
 from __future__ import annotations
@@ -13,7 +14,7 @@ from ..errors import ModelNotFoundError
 
 ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets"
 DEFAULT_NAME = "default"
-ALIASES = {"fast": DEFAULT_NAME}
+ALIASES = {"accurate": DEFAULT_NAME}
 _MODEL_MARKERS = ("template.onnx", "template.xml", "template.engine", "model.safetensors")
 
 
@@ -55,7 +56,7 @@ def describe(name: str) -> str:
 def list_models() -> dict[str, str]:
     """``{name: one-line description}`` for every bundled model; any name here works as ``Tracker(name)``.
 
-    Aliases (``fast`` -> ``default``) are not listed separately; see ``ALIASES``.
+    Aliases (``accurate`` -> ``default``) are not listed separately; see ``ALIASES``.
     """
     return {name: describe(name) for name in bundled_names()}
 

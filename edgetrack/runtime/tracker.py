@@ -23,8 +23,8 @@ class Tracker(SessionOwner):
     """Single-object Siamese tracker.
 
     ``model`` is an edgetrack checkpoint, an exported folder, or the name of a bundled model: ``None``,
-    ``"default"`` or ``"fast"`` for the bundled default, ``"accurate"`` where bundled (``edgetrack.list_models()``;
-    an existing path of the same name wins over a name).
+    ``"default"`` or ``"accurate"`` for the bundled default, ``"fast"`` for the smaller student
+    (``edgetrack.list_models()``; an existing path of the same name wins over a name).
     ``backend`` is ``"auto"``, ``"onnxruntime"``, ``"torch"``, ``"openvino"`` or ``"tensorrt"``. ``auto`` takes
     TensorRT engines when the folder has them and TensorRT + a CUDA GPU answer, else an OpenVINO IR when
     openvino is installed, else the ONNX graphs on onnxruntime, else a checkpoint on torch. ``openvino`` and

@@ -135,7 +135,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--no-plots", action="store_true", help="skip success.png / precision.png")
     p.add_argument("--short-term", action="store_true",
-                   help="edgetrack trackers without recovery while LOST (default: the long-term mode Tracker() runs)")
+                   help="edgetrack trackers without recovery while LOST (default: the mode Tracker() runs, as the "
+                        "model's spec says: spec.long_term)")
     return p.parse_args(argv)
 
 

@@ -162,7 +162,7 @@ class TrackerFactory:
     kwargs: tuple[tuple[str, Any], ...] = ()
     device: str = "cpu"
     allow_ungated: bool = False
-    long_term: bool = True  # edgetrack: recovery while LOST (the Tracker's default); False = short-term
+X
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:

@@ -162,7 +162,7 @@ class TrackerFactory:
     kwargs: tuple[tuple[str, Any], ...] = ()
     device: str = "cpu"
     allow_ungated: bool = False
-X
+    long_term: bool = True  # edgetrack: the mode Tracker() runs (the spec's long_term); False = short-term
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:

@@ -45,10 +45,12 @@ def export_cached(ckpt: Path) -> tuple[Path, dict]:
 
 
 def resolve_model(path: str) -> tuple[str, dict]:
-    """What a tracker factory gets for ``path`` (``default``, a checkpoint, an exported folder or file), and
+    """What a tracker factory gets for ``path`` (a bundled name, a checkpoint, an exported folder or file), and
     the model's complexity when it is a checkpoint (empty otherwise)."""
-    if path == "default":
-        return "default", {}
+    from edgetrack.runtime.registry import ALIASES, bundled_names
+
+    if path in bundled_names() or path in ALIASES:  # a bundled model by name (default, fast, accurate)
+        return path, {}
     p = Path(path).expanduser()
     if not p.exists():
         raise SystemExit(f"error: model not found: {p}")

@@ -114,7 +114,7 @@ def test_init_only_and_partial_box_files(clips):
 @pytest.mark.parametrize("text, match", [
     ("1,2,3\n", "line 1: expected 4 values"),
     ("nan,nan,nan,nan\n", "line 1: the first frame needs a box"),
-    ("1,1,5,5\n1,1,-5,5\n", "line 2: negative box size"),
+    ("1,1,5,5\n1,1,-5,5\n", "line 2: negative width or height"),
     ("1,1,5,5\n500,300,5,5\n", "line 2: .* outside the 96x64 frames"),
     ("1,1,5,5\n" * 13, "13 boxes but .*walk.avi has 12 frames"),
     ("", "holds no boxes"),

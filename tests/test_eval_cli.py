@@ -65,9 +65,12 @@ def test_default_model_runs(tmp_path, capsys):
 
 
 def test_short_term_is_part_of_the_identity(tmp_path, capsys):
+    from edgetrack import Tracker
     from edgetrack.evaluation.trackers import TrackerFactory
 
-    assert TrackerFactory("edgetrack").build()._session.recovery.enabled
+    # the default mode is the model's own (its spec's long_term); --short-term forces recovery off
+    assert TrackerFactory("edgetrack").build()._session.recovery == Tracker()._session.recovery
+    assert TrackerFactory("edgetrack", model="fast").build()._session.recovery == Tracker("fast")._session.recovery
     assert not TrackerFactory("edgetrack", long_term=False).build()._session.recovery.enabled
     assert _bench(tmp_path, "--short-term") == 0
     ident = json.loads((tmp_path / "out" / "results" / "edgetrack" / "identity.json").read_text())

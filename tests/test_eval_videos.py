@@ -69,52 +69,72 @@ def load_students_table():
     return module
 
 
-def test_students_table_per_source_columns():
+class _Held:
+    """Stands in for edgetrack.data.heldout.HeldOut: names, parts, sources and aerial flags."""
+
+    def __init__(self, rows):
+        self.names = [r[0] for r in rows]
+        self.part = {r[0]: r[1] for r in rows}
+        self.source = {r[0]: r[2] for r in rows}
+        self.aerial = {r[0]: r[3] for r in rows}
+
+    def groupings(self):
+        return {"part": self.part, "source": self.source,
+                "view": {n: "aerial" if a else "ground" for n, a in self.aerial.items()}}
+
+
+def _entry(aucs, overall=None):
+    return {"overall": {"success_auc": overall, "precision_20": None, "update_ms_p50": None},
+            "sequences": {k: {"success_auc": v} for k, v in aucs.items()}}
+
+
+HELD = _Held([("otb_X", "dev-val", "OTB", False), ("uav123_Y", "dev-val", "UAV123", True),
+              ("otb_p", "pool-val", "OTB", False), ("dtb70_Z", "val-videos", "DTB70", True)])
+
+
+def test_students_table_groups_and_columns():
     st = load_students_table()
-    groups = {"otb_X": "OTB", "uav123_Y": "UAV123", "otb_p": "pool-OTB", "vot_Z": "VOT"}
-    seqs = {"otb_X": 0.6, "uav123_Y": 0.4, "vot_Z": 0.5, "otb_p": 0.2}
-    report = {"trackers": {"teacher": {"overall": {"success_auc": 0.425, "precision_20": 0.5, "update_ms_p50": 2.0},
-                                       "sequences": {k: {"success_auc": v} for k, v in seqs.items()}},
-                           "x-dull": {"overall": {"success_auc": None, "precision_20": None, "update_ms_p50": None},
-                                      "sequences": {}}}}
-    rows = st.table_rows(report, {}, groups)
+    seqs = {"otb_X": 0.6, "uav123_Y": 0.4, "dtb70_Z": 0.5, "otb_p": 0.2}
+    report = {"trackers": {"teacher": _entry(seqs, 0.425), "x-dull": _entry({})}}
+    rows = st.table_rows(report, {}, HELD)
     assert [r["tracker"] for r in rows] == ["teacher", "x-dull"]
-    row = rows[0]
-    assert row["by_source"] == {"OTB": 0.6, "UAV123": 0.4, "pool-OTB": 0.2, "VOT": 0.5}
-    assert row["dev_auc"] == pytest.approx(0.5) and row["pool_auc"] == 0.2
-    assert row["dev_minus_pool"] == pytest.approx(0.3)
-    columns = st.source_columns(groups)
-    assert columns == ["OTB", "UAV123", "VOT", "pool-OTB"]
-    table = st.format_rows(rows, columns)
-    assert "| OTB | UAV123 | VOT | pool-OTB | dev val | pool val | dev - pool |" in table
-    assert ("| teacher | 0.425 | 0.500 | 0.600 | 0.400 | 0.500 | 0.200 | 0.500 | 0.200 | +0.300 | +0.000 | 0 / 0 |"
-            in table)
-    assert st.targets(rows) == {}
-    assert rows[1]["median_vs_teacher"] is None and rows[1]["below_teacher"] is None
+    g = rows[0]["groups"]
+    assert g["source"] == pytest.approx({"OTB": 0.4, "UAV123": 0.4, "DTB70": 0.5})
+    assert g["part"] == pytest.approx({"dev-val": 0.5, "pool-val": 0.2, "val-videos": 0.5})
+    assert g["view"] == pytest.approx({"aerial": 0.45, "ground": 0.4})
+    assert "vs_teacher" in rows[1] and rows[1]["vs_teacher"]["median_diff"] is None
+    table = st.format_tables(rows, HELD)
+    assert "| tracker | AUC | P@20 | dev-val | pool-val | val-videos | aerial | ground |" in table
+    assert "| teacher | 0.425 | - | 0.500 | 0.200 | 0.500 | 0.450 | 0.400 | - |" in table
+    assert "| tracker | OTB (2) | UAV123 (1) | DTB70 (1) |" in table
 
 
-def test_students_table_pairs_sequences_with_the_teacher():
-    """The median per-sequence difference and the counts ignore one sequence that swings the mean."""
+def test_students_table_pairs_sequences_with_the_teacher_and_the_baseline():
+    """The median per-sequence difference and the counts ignore one sequence that swings the mean; seeds named
+    NAME-sK get their spread and the adoption rule's verdict."""
     st = load_students_table()
-    teacher = {"sequences": {"a": {"success_auc": 0.7}, "b": {"success_auc": 0.6}, "c": {"success_auc": 0.2},
-                             "d": {"success_auc": 0.5}}}
-    student = {"sequences": {"a": {"success_auc": 0.6}, "b": {"success_auc": 0.58}, "c": {"success_auc": 0.7},
-                             "d": {"success_auc": 0.5}, "e": {"success_auc": 0.9}}}
-    paired = st.paired_with_teacher(student, teacher)
-    # differences -0.1, -0.02, +0.5, 0.0 (e has no teacher result): median of the middle two, -0.01
-    assert paired["median_vs_teacher"] == pytest.approx(-0.01)
-    assert (paired["below_teacher"], paired["above_teacher"]) == (1, 1)
-    assert st.paired_with_teacher(student, None)["median_vs_teacher"] is None
+    teacher = {"otb_X": 0.7, "uav123_Y": 0.6, "otb_p": 0.2, "dtb70_Z": 0.5}
+    student = {"otb_X": 0.6, "uav123_Y": 0.58, "otb_p": 0.7, "dtb70_Z": 0.5}
+    report = {"trackers": {"teacher": _entry(teacher, 0.5), "default": _entry(student, 0.595),
+                           **{f"new-s{k}": _entry({n: v + 0.02 for n, v in student.items()}, 0.615)
+                              for k in range(3)}}}
+    rows = {r["tracker"]: r for r in st.table_rows(report, {}, HELD, baseline="default")}
+    # differences -0.1, -0.02, +0.5, 0.0: median of the middle two, -0.01
+    assert rows["default"]["vs_teacher"]["median_diff"] == pytest.approx(-0.01)
+    assert (rows["default"]["vs_teacher"]["below"], rows["default"]["vs_teacher"]["above"]) == (1, 1)
+    assert rows["new-s0"]["vs_baseline"]["median_diff"] == pytest.approx(0.02)
+    assert rows["default"]["vs_teacher_aerial"]["n"] == 2 and "vs_baseline" not in rows["default"]
+    fam = st.seed_summary(report, HELD, "default")["new"]
+    assert fam["mean"] == pytest.approx(0.615) and fam["vs_baseline"]["adopt"]
 
 
-def test_students_table_held_out_set(videos, tmp_path, monkeypatch):
-    """Dev val sequences (a tiny DTB70-layout set standing in for the dev split) plus the pool's val rows."""
-    from edgetrack.data.synthetic import write_dataset
-
+def test_students_table_held_out_set(videos, tmp_path):
+    """The package's held-out set: here only a pool folder (its val rows) under a shared-like folder."""
     st = load_students_table()
-    dev = write_dataset(tmp_path / "dev", n_sequences=2, seed=0, n_frames=5, size=(96, 64))
-    monkeypatch.setattr("edgetrack.training.split.load_split", lambda name: {"val": ["synth_001"]})
-    ds, groups, skipped = st.held_out(str(dev), "dev", str(videos), "val")
-    assert isinstance(ds, Dataset) and ds.names == ["synth_001", "otb_b"]
-    assert groups == {"synth_001": "synth", "otb_b": "pool-OTB"} and list(skipped) == ["davis_c"]
+    shared = tmp_path / "shared"
+    (shared / "data").mkdir(parents=True)
+    (shared / "data" / "train-videos").symlink_to(videos, target_is_directory=True)
+    ds, sources, held, skipped = st.held_out(str(shared), "dev")
+    assert isinstance(ds, Dataset) and ds.names == ["otb_b"] and held.part == {"otb_b": "pool-val"}
+    assert sources == {"otb_b": "OTB"} and list(skipped) == ["davis_c"]
     assert np.isfinite(ds["otb_b"].gt).all()

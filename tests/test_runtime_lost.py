@@ -193,7 +193,7 @@ def test_bundled_model_goes_lost_on_noise_holds_its_box_and_comes_back():
     from edgetrack import Tracker
 
     frames, gt, noise = _clip_with_noise()
-    tracker = Tracker("default")
+    tracker = Tracker("default", recovery=Recovery())  # the bundled spec has the long-term mode off by default
     tracker.init(frames[0], gt[0])
     results = [tracker.update(f) for f in frames[1:]]
     for r in results:

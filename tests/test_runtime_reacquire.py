@@ -54,7 +54,7 @@ def test_windows_follow_the_best_candidate():
 def test_a_target_that_jumped_while_lost_is_reacquired():
     frames, gt, noise = _jump_clip()
     for recovery in (Recovery(tiles_every=0), Recovery()):  # without the full-frame tiles too
-        tracker = Tracker("default", recovery=recovery)
+        tracker = Tracker("fast", recovery=recovery)
         tracker.init(frames[0], gt[0])
         results = [tracker.update(f) for f in frames[1:]]
         lost = [r for r in results[noise.start:] if r.state is State.LOST]

@@ -28,8 +28,23 @@ KINDS = ("cover", "noise", "away")
 MIN_FRAMES = 30  # shorter sequences get no synthetic stretch
 
 
+class _FromBase:
+    """What a sequence made from another (``self.base``) keeps of it: its first box and its source."""
+
+    def __len__(self) -> int:
+        return len(self.gt)
+
+    @property
+    def init_box(self) -> tuple[float, float, float, float]:
+        return self.base.init_box
+
+    @property
+    def source(self) -> str:
+        return getattr(self.base, "source", "")
+
+
 @dataclass(frozen=True, eq=False)
-class Disappearing:
+class Disappearing(_FromBase):
     """``base`` with the target made absent on ``stretches`` = ((start, stop, kind), ...); ``donor`` gives the
     frames of ``away`` stretches. Has the reading interface of :class:`edgetrack.data.Sequence`."""
 
@@ -56,17 +71,6 @@ class Disappearing:
         object.__setattr__(self, "absent", absent)
         object.__setattr__(self, "name", self.name or f"{self.base.name}~gone")
 
-    def __len__(self) -> int:
-        return len(self.gt)
-
-    @property
-    def init_box(self) -> tuple[float, float, float, float]:
-        return self.base.init_box
-
-    @property
-    def source(self) -> str:
-        return getattr(self.base, "source", "")
-
     def frame(self, index: int) -> np.ndarray:
         frame = self.base.frame(index)
         for start, stop, kind in self.stretches:
@@ -85,7 +89,7 @@ class Disappearing:
 
 
 @dataclass(frozen=True, eq=False)
-class FastMotion:
+class FastMotion(_FromBase):
     """Every ``step``-th frame of ``base`` (frame 0 first): the same footage with ``step`` times the motion per
     update. Has the reading interface of :class:`edgetrack.data.Sequence`."""
 
@@ -110,17 +114,6 @@ class FastMotion:
 
     gt_complete = True
     arrays = None
-
-    def __len__(self) -> int:
-        return len(self.gt)
-
-    @property
-    def init_box(self) -> tuple[float, float, float, float]:
-        return self.base.init_box
-
-    @property
-    def source(self) -> str:
-        return getattr(self.base, "source", "")
 
     def frame(self, index: int) -> np.ndarray:
         return self.base.frame(index * self.step)

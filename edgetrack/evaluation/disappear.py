@@ -210,12 +210,12 @@ class Part:
 def dev_sequences(shared: Path, split: str) -> tuple:
     """The dev sequences of the package's ``dev`` split side ``split`` (``train`` or ``val``); () without them."""
     from ..data import open_dataset
-    from ..training.split import load_split
+    from ..data.heldout import split_names
 
     dev = shared / "data" / "dev-sequences"
     if not dev.is_dir():
         return ()
-    return tuple(open_dataset(dev, "folder").select(load_split("dev")[split]).sequences)
+    return tuple(open_dataset(dev, "folder").select(split_names("dev", split)).sequences)
 
 
 def _pool(shared: Path, split: str):

@@ -86,14 +86,14 @@ def collect_models(teacher: str, runs: str, models: str = "") -> tuple[list[tupl
 
 
 def held_out(shared: str, split: str, parts: str = ",".join(PARTS)):
-    """The package's held-out set (:func:`edgetrack.data.heldout.held_out_set`): the dataset, ``{name: source}``,
-    the :class:`HeldOut` with every grouping, and ``{name: reason}`` of the rows left out."""
+    """The package's held-out set (:func:`edgetrack.data.heldout.held_out_set`, a :class:`HeldOut`: the dataset,
+    every grouping and the rows left out), each row left out said on stderr."""
     from edgetrack.data.heldout import held_out_set
 
     held = held_out_set(shared, split, [p for p in parts.split(",") if p])
     for name, reason in held.not_scored.items():
         print(f"not scored: {name}: {reason}", file=sys.stderr)
-    return held.dataset, dict(held.source), held, dict(held.not_scored)
+    return held
 
 
 def run(args, trackers, ds):
@@ -157,12 +157,12 @@ def main(argv: list[str] | None = None) -> int:
     trackers += peer_factories(args.peers)
     if not trackers:
         raise SystemExit("error: nothing to evaluate (no teacher, runs, models or peers)")
-    ds, _, held, skipped = held_out(args.shared, args.split, args.parts)
-    report, paths = run(args, trackers, ds)
+    held = held_out(args.shared, args.split, args.parts)
+    report, paths = run(args, trackers, held.dataset)
     rows = table_rows(report, complexity, held, args.baseline)
     families = seed_summary(report, held, args.baseline)
     summary = {"sequences": {part: [n for n in held.names if held.part[n] == part] for part in PARTS},
-               "aerial": [n for n in held.names if held.aerial[n]], "not_scored": skipped,
+               "aerial": [n for n in held.names if held.aerial[n]], "not_scored": dict(held.not_scored),
                "mode": "short-term" if args.short_term else "long-term", "rows": rows, "seed_families": families}
     text = json.dumps(summary, indent=1)
     table = format_tables(rows, held, families)

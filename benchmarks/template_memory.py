@@ -203,11 +203,11 @@ def main(argv: list[str] | None = None) -> int:
     budget = load_checkpoint(ckpt).spec.template_feat_size ** 2  # one template's tokens: the cost of memory off
     chosen = tune(args, ckpt, budget) if args.tune else parse_setting(args.setting, budget)
     settings = [{"memory_tokens": 0}, chosen, {**chosen, "memory_tokens": 2 * budget}]
-    ds, groups, _, skipped = held_out(args.shared, args.split)
-    report, paths = run(args, factories(ckpt, settings, Path(args.out) / "models"), ds)
+    held = held_out(args.shared, args.split)
+    report, paths = run(args, factories(ckpt, settings, Path(args.out) / "models"), held.dataset)
     rows = rows_of(report, settings)
-    summary = {"checkpoint": str(ckpt), "sequences": sorted(groups), "appearance_change": list(APPEARANCE),
-               "not_scored": skipped, "tuned": bool(args.tune), "rows": rows,
+    summary = {"checkpoint": str(ckpt), "sequences": sorted(held.names), "appearance_change": list(APPEARANCE),
+               "not_scored": dict(held.not_scored), "tuned": bool(args.tune), "rows": rows,
                "equal_cost": abs(rows[1]["p50_vs_off"] - 1) <= 0.10}
     outputs = {"template_memory.json": json.dumps(summary, indent=1), "template_memory.md": tables(rows)}
     for name, text in outputs.items():

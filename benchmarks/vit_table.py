@@ -146,12 +146,13 @@ def main(argv: list[str] | None = None) -> int:
     from edgetrack.data.fileio import atomic_write_text
 
     trackers = factories(args)
-    ds, groups, held, skipped = held_out(args.shared, args.split)
-    report, paths = run(args, trackers, ds)
+    held = held_out(args.shared, args.split)
+    report, paths = run(args, trackers, held.dataset)
     rows = rows_of(report, held)
     columns = list(dict.fromkeys(held.source.values())) + list(dict.fromkeys(held.part.values())) + [
         "aerial", "ground"]
-    summary = {"sequences": sorted(groups), "not_scored": skipped, "rows": rows, "targets": targets(rows)}
+    summary = {"sequences": sorted(held.names), "not_scored": dict(held.not_scored), "rows": rows,
+               "targets": targets(rows)}
     outputs = {"vit_table.json": json.dumps(summary, indent=1), "vit_table.md": format_rows(rows, columns)}
     for name, text in outputs.items():  # printed and written: JSON, then the table
         print(text)

@@ -134,7 +134,8 @@ def test_students_table_held_out_set(videos, tmp_path):
     shared = tmp_path / "shared"
     (shared / "data").mkdir(parents=True)
     (shared / "data" / "train-videos").symlink_to(videos, target_is_directory=True)
-    ds, sources, held, skipped = st.held_out(str(shared), "dev")
+    held = st.held_out(str(shared), "dev")
+    ds = held.dataset
     assert isinstance(ds, Dataset) and ds.names == ["otb_b"] and held.part == {"otb_b": "pool-val"}
-    assert sources == {"otb_b": "OTB"} and list(skipped) == ["davis_c"]
+    assert held.source == {"otb_b": "OTB"} and list(held.not_scored) == ["davis_c"]
     assert np.isfinite(ds["otb_b"].gt).all()

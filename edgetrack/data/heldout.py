@@ -57,16 +57,26 @@ class HeldOut:
                                                     (self.part, self.source, self.aerial)), self.not_scored)
 
 
-def split_names(split: str = "dev", side: str = "val") -> list[str]:
-    """The sequence names of one side (``train`` or ``val``) of a packaged split (``data/splits/<split>.json``)."""
+def read_split(split: str = "dev") -> dict:
+    """The JSON object of a packaged split file (``data/splits/<split>.json``)."""
     path = SPLITS_DIR / f"{split}.json"
     if not path.is_file():
         known = sorted(p.stem for p in SPLITS_DIR.glob("*.json"))
         raise DataError(f"no split named {split!r}; known splits: {known}")
     try:
-        names = json.loads(path.read_text())[side]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise DataError(f"split file {path} has no readable '{side}' list: {exc}") from exc
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise DataError(f"split file {path} is unreadable: {exc}") from exc
+    if not isinstance(data, dict):
+        raise DataError(f"split file {path} is unreadable: not a JSON object")
+    return data
+
+
+def split_names(split: str = "dev", side: str = "val") -> list[str]:
+    """The sequence names of one side (``train`` or ``val``) of a packaged split (``data/splits/<split>.json``)."""
+    names = read_split(split).get(side)
+    if not isinstance(names, list):
+        raise DataError(f"split file {SPLITS_DIR / f'{split}.json'} has no readable '{side}' list")
     return [str(n) for n in names]
 
 
@@ -108,9 +118,11 @@ def _video_part(folder: Path, skipped: dict[str, str]) -> list:
     return seqs
 
 
-def _is_aerial(seq, source: str) -> bool:
+def is_aerial(seq, source: str) -> bool:
+    """Whether ``seq`` was filmed from the air: its own ``aerial`` flag (a manifest's) where it has one, else
+    whether ``source`` is an aerial benchmark (:data:`AERIAL_SOURCES`)."""
     flag = getattr(seq, "aerial", None)
-    return bool(flag) if isinstance(flag, bool) else source in AERIAL_SOURCES
+    return flag if isinstance(flag, bool) else source in AERIAL_SOURCES
 
 
 def held_out_set(shared: str | os.PathLike | None = None, split: str = "dev", parts: Iterable[str] = PARTS,
@@ -135,7 +147,7 @@ def held_out_set(shared: str | os.PathLike | None = None, split: str = "dev", pa
             seq = seq.head(max_frames) if max_frames else seq
             seqs.append(seq)
             part[seq.name], source[seq.name] = name, source_of(seq)
-            aerial[seq.name] = _is_aerial(seq, source[seq.name])
+            aerial[seq.name] = is_aerial(seq, source[seq.name])
     if not seqs:
         raise DataError(f"no held-out sequence under {root} (looked for data/dev-sequences, data/train-videos, "
                         f"data/val-videos; parts {list(parts)})")

@@ -187,9 +187,7 @@ def source_label(seq) -> str:
     :class:`Disappearing` or :class:`FastMotion` has its base's."""
     from ..data.sources import source_of
 
-    if isinstance(seq, Disappearing):
-        return source_label(seq.base)
-    if isinstance(seq, FastMotion):
+    if isinstance(seq, _FromBase):
         return source_label(seq.base)
     src = source_of(seq.name)
     if not hasattr(seq, "video"):
@@ -235,8 +233,8 @@ def fit_and_eval_sets(shared: str | Path, max_frames: int | None = None) -> dict
     from ..data.heldout import held_out_set
 
     shared = Path(shared)
-    fit = [s.head(max_frames) for s in dev_sequences(shared, "train") + _pool(shared, "train")]
-    fit += [s.head(max_frames) for s in fast_motion(dev_sequences(shared, "train") + _pool(shared, "train"))]
+    train = dev_sequences(shared, "train") + _pool(shared, "train")
+    fit = [s.head(max_frames) for s in (*train, *fast_motion(train))]
     held = tuple(s.head(max_frames) for s in held_out_set(shared).dataset)
     return {"fit": Part("fit", tuple(fit), tuple(with_disappearances(fit))),
             "eval": Part("eval", held, tuple(with_disappearances(held)))}

@@ -107,10 +107,9 @@ def _fallback_sequences(shared: Path | None, seed: int) -> tuple[tuple[Sequence,
 
         try:
             held = held_out_set(shared)
-        except DataError:
-            held = None
-        if held is not None:
             return held.dataset.sequences, f"{shared} (held-out set: {', '.join(sorted(set(held.part.values())))})"
+        except DataError:  # no held-out sequence there: generated ones below
+            pass
     from ..data.synthetic import synthetic_sequence
 
     seqs = tuple(synthetic_sequence(seed * 100 + i, n_frames=60) for i in range(N_SYNTHETIC))

@@ -100,15 +100,15 @@ def aerial_pool_names(cfg) -> set[str]:
 def is_aerial(source, aerial_videos: set[str]) -> bool:
     """A source filmed from the air: its manifest says so, its name is one of ``aerial_videos`` (or a pseudo-track
     ``<video>.<k>`` of one), or it comes from an aerial benchmark (UAV123, DTB70, UAVDT)."""
-    from ..data.heldout import AERIAL_SOURCES
+    from ..data import heldout
     from ..data.sources import source_of
 
-    flag = getattr(source, "aerial", None)
-    if isinstance(flag, bool):
-        return flag
     name = Path(str(getattr(source, "name", source))).name
     stem = Path(name).stem
-    return stem in aerial_videos or stem.split(".")[0] in aerial_videos or source_of(name) in AERIAL_SOURCES
+    if not isinstance(getattr(source, "aerial", None), bool) and (stem in aerial_videos or
+                                                                  stem.split(".")[0] in aerial_videos):
+        return True
+    return heldout.is_aerial(source, source_of(name))
 
 
 def source_weights(sources: list, aerial_weight: float, aerial_videos: set[str]) -> list[float] | None:

@@ -19,9 +19,9 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from edgetrack.data.heldout import SPLITS_DIR, read_split
 from edgetrack.errors import DataError
 
-SPLITS_DIR = Path(__file__).resolve().parents[1] / "data" / "splits"
 # Sequence-name prefixes of the sources (longest first), and the source family each one counts towards.
 SOURCE_PREFIXES = (("uav123_10fps_", "uav123"), ("uav123_", "uav123"), ("vot2015_", "vot"), ("vot2016_", "vot"),
                    ("vot2018_", "vot"), ("vot_", "vot"), ("otb_", "otb"), ("dtb70_", "dtb70"))
@@ -90,17 +90,10 @@ def assert_disjoint(train: Iterable[Any], val: Iterable[Any]) -> None:
 def load_split(name: str = "dev") -> dict[str, list[str]]:
     """A packaged split: ``train`` and ``val`` sequence names, and ``unlabeled_train`` / ``unlabeled_val``
     video files (names under ``shared/data/videos``) assigned by the same video keys."""
-    path = SPLITS_DIR / f"{name}.json"
-    if not path.is_file():
-        known = sorted(p.stem for p in SPLITS_DIR.glob("*.json"))
-        raise DataError(f"no split named {name!r}; known splits: {known}")
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise DataError(f"split file {path} is unreadable: {exc}") from exc
+    data = read_split(name)
     out = {key: list(data.get(key, [])) for key in ("train", "val", "unlabeled_train", "unlabeled_val")}
     if not out["train"] or not out["val"]:
-        raise DataError(f"split file {path} needs non-empty 'train' and 'val' lists")
+        raise DataError(f"split file {SPLITS_DIR / f'{name}.json'} needs non-empty 'train' and 'val' lists")
     assert_disjoint(out["train"] + out["unlabeled_train"], out["val"] + out["unlabeled_val"])
     return out
 
